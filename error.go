@@ -65,3 +65,5 @@ func ErrorMessage(err error) string {
 	}
 	return "Internal error"
 }
+
+func asErr[T error](err error, target *T) bool { return errors.As(err, target) }

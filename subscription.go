@@ -1,6 +1,7 @@
 package tollgate
 
 import (
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -144,7 +145,7 @@ func (s *Subscription) Validate(c *Catalog) error {
 	for i, a := range s.AddOns {
 		f := "add_ons[" + a.Code + "]"
 		if a.Code == "" {
-			return FieldErrorf("add_ons["+itoaInt(i)+"].code", "is required")
+			return FieldErrorf("add_ons["+strconv.Itoa(i)+"].code", "is required")
 		}
 		if seen[a.Code+"\x00"+a.DomainName] {
 			return FieldErrorf(f+".code", "listed twice")

@@ -1,11 +1,6 @@
 package tollgate
 
-import (
-	"strconv"
-	"time"
-)
-
-func itoaInt(i int) string { return strconv.Itoa(i) }
+import "time"
 
 // PeriodUsage is the order count of one billing period.
 type PeriodUsage struct {

@@ -1,0 +1,159 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+
+	"github.com/tollgate-pdp/tollgate"
+)
+
+// decodeOptions choose how strict a body is read. Every body is read whole (fiber has already
+// applied the size limit), must hold exactly one JSON value and may nest at most MaxJSONDepth.
+type decodeOptions struct {
+	// allowUnknown accepts fields the target does not know. Only the OPA-compatible data API
+	// sets it; everywhere else a misspelt field is an error, because a silently ignored
+	// "quantity" or "custom_orders_limit" is a wrong decision or a lost write.
+	allowUnknown bool
+	// useNumber keeps numbers in interface values as json.Number, so large integers in data
+	// API input reach the policy exactly.
+	useNumber bool
+	// root names the body in messages: "body" for a request, "checks[3]" for a batch entry.
+	root string
+}
+
+// decodeJSON decodes body into v. Errors are *tollgate.Error values whose message names the
+// field at fault.
+func decodeJSON(body []byte, v any, o decodeOptions) error {
+	if o.root == "" {
+		o.root = "body"
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return tollgate.FieldErrorf(o.root, "is required (a JSON object)")
+	}
+	if err := checkDepth(body, MaxJSONDepth); err != nil {
+		return tollgate.FieldErrorf(o.root, "%s", err.Error())
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if !o.allowUnknown {
+		dec.DisallowUnknownFields()
+	}
+	if o.useNumber {
+		dec.UseNumber()
+	}
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, o.root)
+	}
+	if off := dec.InputOffset(); len(bytes.TrimSpace(body[off:])) > 0 {
+		return tollgate.FieldErrorf(o.root, "unexpected data after the JSON value at offset %d", off)
+	}
+	return nil
+}
+
+// decodeError turns an encoding/json error into a field error.
+func decodeError(err error, root string) error {
+	var (
+		te     *tollgate.Error
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &te):
+		// A field's own UnmarshalJSON (e.g. VendorID) already named it.
+		return prefixError(te, root)
+	case errors.As(err, &syntax):
+		return tollgate.FieldErrorf(root, "invalid JSON at offset %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return tollgate.FieldErrorf(root, "invalid JSON: unexpected end of input")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return tollgate.FieldErrorf(root, "must be %s, got %s", describeType(typ.Type), typ.Value)
+		}
+		return tollgate.FieldErrorf(joinField(root, typ.Field), "must be %s, got %s", describeType(typ.Type), typ.Value)
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+		return tollgate.FieldErrorf(root, "unknown field %s", strings.TrimPrefix(msg, "json: unknown field "))
+	}
+	return &tollgate.Error{Code: tollgate.EInvalid, Field: root, Message: root + ": invalid JSON", Err: err}
+}
+
+// prefixError places a field error under root ("checks[3]"); "body" is the identity.
+func prefixError(te *tollgate.Error, root string) error {
+	if root == "body" || te.Code != tollgate.EInvalid {
+		return te
+	}
+	if te.Field == "" {
+		return &tollgate.Error{Code: te.Code, Field: root, Message: root + ": " + te.Message, Err: te.Err}
+	}
+	return &tollgate.Error{Code: te.Code, Field: joinField(root, te.Field), Message: joinField(root, te.Message), Err: te.Err}
+}
+
+func joinField(root, field string) string {
+	if root == "body" {
+		return field
+	}
+	return root + "." + field
+}
+
+// describeType names a Go type the way a JSON author thinks of it.
+func describeType(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "a JSON value"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer in the 64-bit range"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Struct, reflect.Map:
+		return "a JSON object"
+	case reflect.Slice, reflect.Array:
+		return "a JSON array"
+	}
+	return "a " + t.String()
+}
+
+// checkDepth refuses JSON nested deeper than max. It is a linear scan that skips strings, run
+// before decoding so that hostile input cannot make the decoder (or the policy) recurse deeply.
+func checkDepth(b []byte, max int) error {
+	depth := 0
+	inString, escaped := false, false
+	for _, c := range b {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > max {
+				return fmt.Errorf("nested deeper than %d levels", max)
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package cache
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tollgate-pdp/tollgate"
+)
+
+// shardCount spreads vendors over independent locks so readers of different vendors never
+// share a cache line, and a writer swapping one vendor blocks only 1/256 of the readers.
+const shardCount = 256
+
+// readModel is the in-memory copy of every vendor. Values are immutable snapshots: a writer
+// builds a new *VendorState and swaps it in after its transaction is durable.
+type readModel struct {
+	seed   maphash.Seed
+	count  atomic.Int64
+	shards [shardCount]shard
+}
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[string]*tollgate.VendorState
+	_  [40]byte // pad to a cache line so neighbouring shards' locks do not false-share
+}
+
+func newReadModel() *readModel {
+	r := &readModel{seed: maphash.MakeSeed()}
+	for i := range r.shards {
+		r.shards[i].m = make(map[string]*tollgate.VendorState)
+	}
+	return r
+}
+
+func (r *readModel) shard(id string) *shard {
+	return &r.shards[maphash.String(r.seed, id)%shardCount]
+}
+
+func (r *readModel) get(id string) (*tollgate.VendorState, bool) {
+	sh := r.shard(id)
+	sh.mu.RLock()
+	v, ok := sh.m[id]
+	sh.mu.RUnlock()
+	return v, ok
+}
+
+// swap installs v unless memory already holds the same or a newer revision. Writers of one
+// group commit finish in any order; the highest revision is the latest durable state because
+// revisions are assigned in transaction order.
+func (r *readModel) swap(v *tollgate.VendorState) {
+	id := v.Subscription.VendorID
+	sh := r.shard(id)
+	sh.mu.Lock()
+	cur, ok := sh.m[id]
+	if !ok || cur.Revision < v.Revision {
+		sh.m[id] = v
+	}
+	sh.mu.Unlock()
+	if !ok {
+		r.count.Add(1)
+	}
+}
+
+// forEach calls fn with every snapshot. Each shard's pointers are copied out first, so fn runs
+// without a lock held and may itself write to the store.
+func (r *readModel) forEach(fn func(*tollgate.VendorState) bool) {
+	var buf []*tollgate.VendorState
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.RLock()
+		buf = buf[:0]
+		for _, v := range sh.m {
+			buf = append(buf, v)
+		}
+		sh.mu.RUnlock()
+		for _, v := range buf {
+			if !fn(v) {
+				return
+			}
+		}
+	}
+}

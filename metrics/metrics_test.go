@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/tollgate-pdp/tollgate"
 )
@@ -343,5 +344,21 @@ func TestConcurrent(t *testing.T) {
 		if mf.GetName() == "tollgate_policy_info" && len(mf.GetMetric()) != 1 {
 			t.Errorf("policy_info has %d series, want 1", len(mf.GetMetric()))
 		}
+	}
+}
+
+// TestScrapeLint lints the text the handler serves, as `promtool check metrics` does
+// (DESIGN.md §6: it must report nothing).
+func TestScrapeLint(t *testing.T) {
+	m := New(fullOptions())
+	exercise(m)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	problems, err := promlint.New(rec.Body).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promtool check metrics: %s: %s", p.Metric, p.Text)
 	}
 }

@@ -214,3 +214,29 @@ func BenchmarkWebhookHandled(b *testing.B) {
 		m.WebhookHandled("customer.subscription.updated", tollgate.OutcomeProcessed)
 	}
 }
+
+// TestIndexesMatchLabels guards the switches against drifting from the label lists they index.
+func TestIndexesMatchLabels(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []string
+		index  func(string) int
+	}{
+		{"action", knownActions(), actionIndex},
+		{"code", knownCodes(), codeIndex},
+		{"kind", knownKinds(), kindIndex},
+	}
+	for _, tt := range tests {
+		for i, v := range tt.values {
+			if got := tt.index(v); got != i {
+				t.Errorf("%s %q: index %d, want %d", tt.name, v, got, i)
+			}
+		}
+		if got := tt.index("no such value"); got != len(tt.values)-1 || tt.values[got] != labelOther {
+			t.Errorf("%s: unknown value maps to %d, want the last slot (other)", tt.name, got)
+		}
+	}
+	if len(knownActions()) != numActions || len(knownCodes()) != numCodes {
+		t.Error("numActions/numCodes out of step with the label lists")
+	}
+}

@@ -285,7 +285,9 @@ func TestMapSubscription(t *testing.T) {
 				m["pending_update"] = map[string]any{"expires_at": int64(tPeriodEnd), "subscription_items": []any{
 					map[string]any{"id": "si_x", "price": map[string]any{"id": "price_pro_m", "object": "price"}, "quantity": 1}}}
 			}},
-			check: func(t *testing.T, s *tollgate.Subscription) { eq(t, "scheduled", s.ScheduledTierChange, "professional") }},
+			check: func(t *testing.T, s *tollgate.Subscription) {
+				eq(t, "scheduled", s.ScheduledTierChange, "professional")
+			}},
 		{name: "expanded schedule names the next phase's tier", status: "active", price: "price_pro_m", vendor: "42",
 			mods: []func(map[string]any){func(m map[string]any) {
 				sch := fixture(t, eraBasil, "subscription_schedule")

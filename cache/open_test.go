@@ -152,7 +152,6 @@ func TestOpenRefusesAndLeavesFileUntouched(t *testing.T) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-
 func TestOpenCreatesPrivateFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tollgate.db")
 	s := mustOpen(t, path, nil)

@@ -380,7 +380,7 @@ func TestFailedWriteLeavesMemoryUnchanged(t *testing.T) {
 			_, err := s.AddOrders(ctx, tollgate.OrderIncrement{VendorID: "1", Period: "p", Delta: 1})
 			return err
 		},
-		"PutSubscription": func() error { _, err := s.PutSubscription(ctx, testSub("1")); return err },
+		"PutSubscription":     func() error { _, err := s.PutSubscription(ctx, testSub("1")); return err },
 		"PutSubscription new": func() error { _, err := s.PutSubscription(ctx, testSub("2")); return err },
 		"UpdateSubscription": func() error {
 			_, err := s.UpdateSubscription(ctx, "1", func(s *tollgate.Subscription) error { s.Tier = "x"; return nil })

@@ -57,13 +57,19 @@ func (e *encoder) optInt(v *int64) {
 
 // decoder reads a record. Strings are substrings of src, one string copy of the whole record
 // made by the caller, so a decoded subscription costs one string allocation, not one per field.
-// Optional values are gathered into one backing array per record for the same reason.
+// Optional values are gathered while decoding and moved into one exactly sized array per record
+// by finish, for the same reason: resident memory per vendor is what limits cold start.
 type decoder struct {
-	src   string
-	off   int
-	err   error
-	times []time.Time // backing array for *time.Time fields, sized by the caller's estimate
-	ints  []int64
+	src string
+	off int
+	err error
+
+	times [12]time.Time
+	tdst  [12]**time.Time
+	nt    int
+	ints  [8]int64
+	idst  [8]**int64
+	ni    int
 }
 
 func (d *decoder) fail(err error) {
@@ -134,34 +140,61 @@ func (d *decoder) time() time.Time {
 	return time.Unix(sec, int64(nsec)).UTC()
 }
 
-func (d *decoder) optTime() *time.Time {
+// optTime decodes an optional time into *dst (set by finish when it fits the batch).
+func (d *decoder) optTime(dst **time.Time) {
+	*dst = nil
 	if !d.bool() {
-		return nil
+		return
 	}
 	t := d.time()
 	if d.err != nil {
-		return nil
+		return
 	}
-	if len(d.times) < cap(d.times) {
-		d.times = append(d.times, t)
-		return &d.times[len(d.times)-1]
+	if d.nt < len(d.times) {
+		d.times[d.nt], d.tdst[d.nt] = t, dst
+		d.nt++
+		return
 	}
-	return &t
+	*dst = &t
 }
 
-func (d *decoder) optInt() *int64 {
+func (d *decoder) optInt(dst **int64) {
+	*dst = nil
 	if !d.bool() {
-		return nil
+		return
 	}
 	v := d.int()
 	if d.err != nil {
-		return nil
+		return
 	}
-	if len(d.ints) < cap(d.ints) {
-		d.ints = append(d.ints, v)
-		return &d.ints[len(d.ints)-1]
+	if d.ni < len(d.ints) {
+		d.ints[d.ni], d.idst[d.ni] = v, dst
+		d.ni++
+		return
 	}
-	return &v
+	*dst = &v
+}
+
+// finish allocates the gathered optional values in one array each and points the fields at it.
+// Destinations must not move between optTime/optInt and finish.
+func (d *decoder) finish() {
+	if d.err != nil {
+		return
+	}
+	if d.nt > 0 {
+		arr := make([]time.Time, d.nt)
+		copy(arr, d.times[:d.nt])
+		for i := range arr {
+			*d.tdst[i] = &arr[i]
+		}
+	}
+	if d.ni > 0 {
+		arr := make([]int64, d.ni)
+		copy(arr, d.ints[:d.ni])
+		for i := range arr {
+			*d.idst[i] = &arr[i]
+		}
+	}
 }
 
 // appendSubscription encodes s. Field order is the format: append new fields at the end under a
@@ -215,29 +248,29 @@ func decodeSubscription(val []byte, s *tollgate.Subscription) error {
 	}
 	// Eight optional times and three optional ints on the subscription itself; add-ons' times
 	// beyond the backing array are allocated one by one.
-	d := decoder{src: string(val), off: 1, times: make([]time.Time, 0, 8), ints: make([]int64, 0, 3)}
+	d := decoder{src: string(val), off: 1}
 	s.VendorID = d.str()
 	s.Platform = d.str()
 	s.Tier = d.str()
 	s.Status = tollgate.Status(d.str())
-	s.PeriodStart = d.optTime()
-	s.PeriodEnd = d.optTime()
+	d.optTime(&s.PeriodStart)
+	d.optTime(&s.PeriodEnd)
 	s.IsAnnual = d.bool()
-	s.TrialEndsAt = d.optTime()
-	s.CardCollectedAt = d.optTime()
-	s.CustomOrdersLimit = d.optInt()
-	s.CustomProductsLimit = d.optInt()
-	s.CustomTeamLimit = d.optInt()
+	d.optTime(&s.TrialEndsAt)
+	d.optTime(&s.CardCollectedAt)
+	d.optInt(&s.CustomOrdersLimit)
+	d.optInt(&s.CustomProductsLimit)
+	d.optInt(&s.CustomTeamLimit)
 	s.StripeCustomerID = d.str()
 	s.StripeSubscriptionID = d.str()
 	s.StripePriceID = d.str()
 	s.StripePaymentMethodID = d.str()
 	s.StripeStatus = d.str()
 	s.ScheduledTierChange = d.str()
-	s.ScheduledChangeAt = d.optTime()
+	d.optTime(&s.ScheduledChangeAt)
 	s.PaymentRetryCount = d.int()
 	s.LastPaymentError = d.str()
-	s.CancelledAt = d.optTime()
+	d.optTime(&s.CancelledAt)
 	s.CancellationReason = d.str()
 	n := d.uvarint()
 	if d.err == nil && n > uint64(len(d.src)) {
@@ -253,13 +286,14 @@ func decodeSubscription(val []byte, s *tollgate.Subscription) error {
 			a.Quantity = d.int()
 			a.Status = d.str()
 			a.DomainName = d.str()
-			a.PeriodStart = d.optTime()
-			a.PeriodEnd = d.optTime()
+			d.optTime(&a.PeriodStart)
+			d.optTime(&a.PeriodEnd)
 			a.StripeItem = d.str()
 		}
 	}
-	s.CreatedAt = d.optTime()
-	s.UpdatedAt = d.optTime()
+	d.optTime(&s.CreatedAt)
+	d.optTime(&s.UpdatedAt)
+	d.finish()
 	if d.err != nil {
 		return fmt.Errorf("subscription record: %w", d.err)
 	}
@@ -313,19 +347,16 @@ func decodeUsage(val []byte, r *usageRecord, intern map[string]string) error {
 			p := &r.Usage.Periods[i]
 			p.Period = internString(intern, d.str())
 			p.Orders = d.int()
-			p.LimitReachedAt = d.optTime()
+			d.optTime(&p.LimitReachedAt)
 		}
 	}
-	d.ints = make([]int64, 0, 5)
-	r.Usage.Products = d.optInt()
-	r.Usage.TeamMembers = d.optInt()
-	r.Usage.CMSPages = d.optInt()
-	r.Usage.CMSCustomPages = d.optInt()
-	r.Usage.StorageBytes = d.optInt()
-	r.Usage.ReportedAt = d.optTime()
-	if len(d.ints) == 0 {
-		d.ints = nil
-	}
+	d.optInt(&r.Usage.Products)
+	d.optInt(&r.Usage.TeamMembers)
+	d.optInt(&r.Usage.CMSPages)
+	d.optInt(&r.Usage.CMSCustomPages)
+	d.optInt(&r.Usage.StorageBytes)
+	d.optTime(&r.Usage.ReportedAt)
+	d.finish()
 	if d.err != nil {
 		return fmt.Errorf("usage record: %w", d.err)
 	}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tollgate-pdp/tollgate"
 )
@@ -46,7 +48,15 @@ func decodeJSON(body []byte, v any, o decodeOptions) error {
 		dec.UseNumber()
 	}
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err, o.root)
+		err = decodeError(err, o.root)
+		if te, ok := err.(*tollgate.Error); ok && te.Field == o.root {
+			// A field type's own UnmarshalJSON (time.Time) failed without saying which field;
+			// find it by decoding the top-level fields one by one.
+			if f, msg := findFailingField(body, v); f != "" {
+				return tollgate.FieldErrorf(joinField(o.root, f), "%s", msg)
+			}
+		}
+		return err
 	}
 	if off := dec.InputOffset(); len(bytes.TrimSpace(body[off:])) > 0 {
 		return tollgate.FieldErrorf(o.root, "unexpected data after the JSON value at offset %d", off)
@@ -79,6 +89,61 @@ func decodeError(err error, root string) error {
 		return tollgate.FieldErrorf(root, "unknown field %s", strings.TrimPrefix(msg, "json: unknown field "))
 	}
 	return &tollgate.Error{Code: tollgate.EInvalid, Field: root, Message: root + ": invalid JSON", Err: err}
+}
+
+// findFailingField decodes each top-level member of body into the matching field of the struct
+// v points to and names the first that fails, with the failure.
+func findFailingField(body []byte, v any) (string, string) {
+	t := reflect.TypeOf(v)
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return "", ""
+	}
+	var members map[string]json.RawMessage
+	if json.Unmarshal(body, &members) != nil {
+		return "", ""
+	}
+	fields := map[string]reflect.Type{}
+	collectFields(t.Elem(), fields)
+	for name, raw := range members {
+		ft, ok := fields[name]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(raw, reflect.New(ft).Interface()); err != nil {
+			var pe *time.ParseError
+			if errors.As(err, &pe) {
+				return name, "must be an RFC 3339 timestamp, got " + truncateQuoted(pe.Value)
+			}
+			return name, "must be " + describeType(ft)
+		}
+	}
+	return "", ""
+}
+
+// collectFields maps JSON member names to field types, descending into embedded structs.
+func collectFields(t reflect.Type, out map[string]reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			collectFields(f.Type, out)
+			continue
+		}
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+}
+
+func truncateQuoted(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return strconv.Quote(s)
 }
 
 // prefixError places a field error under root ("checks[3]"); "body" is the identity.

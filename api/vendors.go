@@ -17,16 +17,16 @@ import (
 
 // VendorView is GET /v1/vendors/{id}: the whole state the policy sees about one vendor.
 type VendorView struct {
-	VendorID     string                       `json:"vendor_id"`
-	Subscription tollgate.Subscription        `json:"subscription"`
-	Tier         *tollgate.Tier               `json:"tier"` // the catalog tier; null when the catalog lacks it
-	Period       string                       `json:"period"`
-	OrdersUsed   int64                        `json:"orders_used"` // in Period
-	Limits       map[string]any               `json:"effective_limits"`
-	Usage        tollgate.Usage               `json:"usage"`
-	AddOns       []tollgate.SubscriptionAddOn `json:"add_ons"`
-	Revision     uint64                       `json:"revision"`
-	Policy       string                       `json:"policy_revision"`
+	VendorID       string                       `json:"vendor_id"`
+	Subscription   tollgate.Subscription        `json:"subscription"`
+	Tier           *tollgate.Tier               `json:"tier"` // the catalog tier; null when the catalog lacks it
+	Period         string                       `json:"period"`
+	OrdersUsed     int64                        `json:"orders_used"` // in Period
+	Limits         map[string]any               `json:"effective_limits"`
+	Usage          tollgate.Usage               `json:"usage"`
+	AddOns         []tollgate.SubscriptionAddOn `json:"add_ons"`
+	Revision       uint64                       `json:"revision"`
+	PolicyRevision string                       `json:"policy_revision"`
 }
 
 // vendorID reads and validates the {id} path parameter. fiber's values point into the
@@ -75,7 +75,7 @@ func (s *Server) vendorView(ctx context.Context, v *tollgate.VendorState) (*Vend
 	view := &VendorView{
 		VendorID: sub.VendorID, Subscription: sub, Period: period,
 		OrdersUsed: v.Usage.OrdersIn(period), Usage: v.Usage, AddOns: sub.AddOns,
-		Revision: v.Revision, Policy: s.cfg.Policy.Revision(),
+		Revision: v.Revision, PolicyRevision: s.cfg.Policy.Revision(),
 	}
 	if view.AddOns == nil {
 		view.AddOns = []tollgate.SubscriptionAddOn{}

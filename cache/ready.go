@@ -1,0 +1,15 @@
+package cache
+
+// Name names the store in /health/ready.
+func (s *Store) Name() string { return "store" }
+
+// Ready reports whether the store is open; it takes no transaction, so probes stay cheap at
+// any store size. Consistency is `tollgate check-store`'s job, not a probe's.
+func (s *Store) Ready() (bool, string) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return false, "store " + s.path + " is closed"
+	}
+	return true, "open " + s.path
+}

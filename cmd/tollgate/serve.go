@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// serveConfig is every `serve` setting; each is a flag and a TOLLGATE_* environment variable.
+type serveConfig struct {
+	Listen          string
+	WebhookListen   string
+	OpsListen       string
+	DataDir         string
+	CatalogPath     string
+	PolicyDir       string
+	DecisionTTL     time.Duration
+	AdminToken      string
+	Demo            bool
+	LogLevel        string
+	BodyLimit       int
+	ShutdownTimeout time.Duration
+	AllowRemote     bool
+}
+
+func newServeCommand() *cobra.Command {
+	var cfg serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve decisions, webhooks and metrics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := bindEnv(cmd); err != nil {
+				return err
+			}
+			level, err := parseLevel(cfg.LogLevel)
+			if err != nil {
+				return err
+			}
+			logger := newLogger(cmd.ErrOrStderr(), level)
+			m, err := newMain(cmd.Context(), cfg, logger)
+			if err != nil {
+				logger.Error("start failed", "error", err.Error())
+				return err
+			}
+			return m.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8181", "decision API address (loopback only unless --allow-remote)")
+	f.StringVar(&cfg.WebhookListen, "webhook-listen", ":8182", "Stripe webhook listener address")
+	f.StringVar(&cfg.OpsListen, "ops-listen", ":9181", "metrics and health listener address")
+	f.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of the store file (tollgate.db)")
+	f.StringVar(&cfg.CatalogPath, "catalog", "", "catalog YAML file (default: the built-in four tiers)")
+	f.StringVar(&cfg.PolicyDir, "policy-dir", "", "directory of .rego files that add to or replace the embedded policy; watched")
+	f.DurationVar(&cfg.DecisionTTL, "decision-cache-ttl", time.Second, "how long a cached decision may be reused while its facts are unchanged (0 disables the cache)")
+	f.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for admin writes (PUT /v1/vendors/{id}, PATCH .../overrides); empty refuses them")
+	f.BoolVar(&cfg.Demo, "demo", false, "seed the demo data set (vendor ids demo-*) before serving")
+	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.IntVar(&cfg.BodyLimit, "body-limit", 1<<20, "largest accepted request body on the decision API, in bytes")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for in-flight requests before closing the store")
+	f.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow --listen on a non-loopback address (requires --admin-token)")
+	withEnvHelp(cmd)
+	return cmd
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level: %w", err)
+	}
+	return l, nil
+}
+
+// checkLoopback refuses a non-loopback decision listener: the decision API has no
+// authentication of its own, so it must not be reachable from outside the pod by accident.
+func checkLoopback(addr string, allowRemote bool, adminToken string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	if !allowRemote {
+		return fmt.Errorf("--listen %q is not a loopback address; the decision API is meant for the pod only (pass --allow-remote with --admin-token to override)", addr)
+	}
+	if adminToken == "" {
+		return errors.New("--allow-remote requires --admin-token")
+	}
+	return nil
+}
+
+// ensureDataDir creates the data directory, private to the process user.
+func ensureDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	return nil
+}

@@ -40,6 +40,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		header        []string
 		status        int
 		code, message string // message: substring naming the field
+		announce      int    // >0: send only headers announcing a body this large
 	}{
 		{name: "malformed JSON", path: "/v1/check", body: `{"vendor_id":`, status: 400, code: "invalid", message: "body: invalid JSON"},
 		{name: "syntax error", path: "/v1/check", body: `{"vendor_id":"4","action":}`, status: 400, code: "invalid", message: "body: invalid JSON at offset"},
@@ -64,7 +65,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{name: "unknown field in check", path: "/v1/check", body: check(`,"qty":5,"consume":true`), status: 400, code: "invalid", message: `body: unknown field "qty"`},
 		{name: "consume on product.add", path: "/v1/check", body: `{"vendor_id":"1","action":"product.add","consume":true}`, status: 400, code: "invalid", message: "consume: is only valid for order.create"},
 		{name: "deep nesting", path: "/v1/check", body: deep, status: 400, code: "invalid", message: "body: nested deeper than"},
-		{name: "oversized body", path: "/v1/check", body: check(`,"idempotency_key":"` + strings.Repeat("x", api.DefaultBodyLimit) + `"`), status: 413, code: "too_large", message: "body: exceeds"},
+		{name: "oversized body", path: "/v1/check", announce: api.DefaultBodyLimit + 1, status: 413, code: "too_large", message: "body: exceeds"},
 
 		{name: "batch bad entry", path: "/v1/check/batch", body: `{"checks":[` + check(`,"consume":true`) + `,` + check(`,"consume":true`) + `,` + check(`,"consume":true`) + `,{"vendor_id":"4"}]}`, status: 400, code: "invalid", message: "checks[3].action: is required"},
 		{name: "batch bad type", path: "/v1/check/batch", body: `{"checks":[` + check(`,"consume":true`) + `,{"vendor_id":"4","action":"order.create","quantity":"2"}]}`, status: 400, code: "invalid", message: "checks[1].quantity: must be an integer"},
@@ -108,8 +109,9 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{name: "webhook bad payload", listener: "webhook", path: "/webhooks/stripe", body: `nope`, header: []string{"Stripe-Signature", "t=1,v1=good"}, status: 400, code: "invalid", message: "body:"},
 		{name: "webhook wrong method", listener: "webhook", method: "GET", path: "/webhooks/stripe", status: 404, code: "not_found", message: "path: no route"},
 		{name: "webhook other route", listener: "webhook", path: "/v1/check", body: check(``), status: 404, code: "not_found", message: "path: no route"},
-		{name: "webhook oversized", listener: "webhook", path: "/webhooks/stripe", body: `{"id":"` + strings.Repeat("x", api.DefaultWebhookBodyLimit) + `"}`, header: []string{"Stripe-Signature", "t=1,v1=good"}, status: 413, code: "too_large", message: "body: exceeds"},
+		{name: "webhook oversized", listener: "webhook", path: "/webhooks/stripe", announce: api.DefaultWebhookBodyLimit + 1, header: []string{"Stripe-Signature", "t=1,v1=good"}, status: 413, code: "too_large", message: "body: exceeds"},
 		{name: "ops unknown route", listener: "ops", method: "GET", path: "/v1/check", status: 404, code: "not_found", message: "path: no route"},
+		{name: "data oversized", path: "/v1/data/tollgate/decision", announce: api.DefaultBodyLimit + 1, status: 413, code: "invalid_parameter", message: "body: exceeds"},
 		{name: "ops wrong method", listener: "ops", method: "POST", path: "/health/live", status: 405, code: "method_not_allowed", message: "method: POST"},
 	}
 
@@ -125,12 +127,21 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			if tc.body != "" || method != http.MethodGet {
 				body = tc.body
 			}
-			r := e.do(method, base+tc.path, body, tc.header...)
+			var r response
+			if tc.announce > 0 {
+				r = e.announce(base, method, tc.path, tc.announce, tc.header...)
+			} else {
+				r = e.do(method, base+tc.path, body, tc.header...)
+			}
 			if r.Status != tc.status {
 				t.Fatalf("status = %d, want %d; body %s", r.Status, tc.status, truncate(r.Body))
 			}
 			var es errorShape
-			if err := decodeStrict(r.Body, &es); err != nil {
+			if strings.HasPrefix(tc.path, "/v1/data/") { // OPA's shape, not ours
+				if err := decodeStrict(r.Body, &es.Error); err != nil {
+					t.Fatalf("body is not OPA's error shape: %v: %s", err, truncate(r.Body))
+				}
+			} else if err := decodeStrict(r.Body, &es); err != nil {
 				t.Fatalf("body is not the error shape: %v: %s", err, truncate(r.Body))
 			}
 			if es.Error.Code != tc.code || !strings.Contains(es.Error.Message, tc.message) {

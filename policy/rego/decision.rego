@@ -2,29 +2,11 @@
 # Go builds `input` from facts only (see policy/README.md) and puts the tier catalog in
 # data.catalog; data.tollgate.decision is the answer the decision API returns.
 #
-# The rules are written as `else` chains so that one evaluation touches only the rules on its
-# own path: the common allowed check never looks at other tiers (upgrade_to is computed only
-# when a limit or feature denies).
+# Performance note: this policy is evaluated per request, and every rule reference is a
+# separate evaluation step in OPA. So the checks are one `else` chain (an evaluation touches
+# only the rules on its own path), the hot paths read input.* directly, constant sets are
+# written inline, and upgrade_to (which looks at other tiers) is computed only on a denial.
 package tollgate
-
-# Actions the default policy answers; anything else is unknown_action.
-known_actions := {
-	"order.create",
-	"product.add",
-	"team_member.add",
-	"feature.use",
-	"cms_page.create",
-	"order_history.view",
-}
-
-# Statuses that keep access. cancelled keeps access until its period ends (see has_access).
-open_statuses := {"trial", "active", "past_due"}
-
-req := input.request
-
-sub := input.vendor.subscription
-
-usage := input.vendor.usage
 
 # Order of checks: vendor, action, status, tier, then the action's own rule.
 decision := {
@@ -40,14 +22,33 @@ decision := {
 } if {
 	object.get(input, "vendor", null) == null
 } else := refusal("unknown_action", "Unknown action") if {
-	not known_actions[req.action]
+	not input.request.action in {
+		"order.create",
+		"product.add",
+		"team_member.add",
+		"feature.use",
+		"cms_page.create",
+		"order_history.view",
+	}
 } else := refusal("inactive", "Subscription is not active") if {
 	not has_access
 } else := refusal("inactive", "Subscription plan is not available") if {
-	# The subscription names a tier the catalog no longer has (the catalog changed under it).
+	# The subscription names a tier the catalog does not have (the catalog changed under it).
 	# Fail closed with its own reason, so it is not mistaken for a lapsed subscription.
 	not tier
-} else := action_decision
+} else := order_decision if {
+	input.request.action == "order.create"
+} else := feature_decision if {
+	input.request.action == "feature.use"
+} else := limit_decision(products_limit, product_count, "Product limit reached (%d products). Upgrade to add more.") if {
+	input.request.action == "product.add"
+} else := limit_decision(team_limit, team_count, "Team member limit reached (%d members). Upgrade to add more.") if {
+	input.request.action == "team_member.add"
+} else := cms_decision if {
+	input.request.action == "cms_page.create"
+} else := history_decision if {
+	input.request.action == "order_history.view"
+}
 
 refusal(code, reason) := {
 	"allow": false,
@@ -56,45 +57,42 @@ refusal(code, reason) := {
 	"limit": null,
 	"used": 0,
 	"remaining": null,
-	"tier": sub.tier,
-	"status": sub.status,
+	"tier": input.vendor.subscription.tier,
+	"status": input.vendor.subscription.status,
 	"upgrade_to": null,
 }
 
-has_access if open_statuses[sub.status]
+# trial, active and past_due (the payment grace period) have access; cancelled keeps it until
+# its period ends; anything else (expired, unknown statuses) has none.
+has_access if input.vendor.subscription.status in {"trial", "active", "past_due"}
 
 has_access if {
-	sub.status == "cancelled"
+	input.vendor.subscription.status == "cancelled"
 	not period_over
 }
 
 period_over if {
-	end := sub.period_end
+	end := input.vendor.subscription.period_end
 	is_number(end)
 	end <= input.now
 }
 
 # The platform the request is about: the request's, else the subscription's, else none.
 platform := p if {
-	p := req.platform
+	p := input.request.platform
 	is_string(p)
 	p != ""
 } else := p if {
-	p := sub.platform
+	p := input.vendor.subscription.platform
 	is_string(p)
 } else := ""
 
 # The subscription's tier: (platform, code) first, then the global tier of that code.
+# data.catalog.tiers_by_platform indexes data.catalog.tiers by platform ("" = global) and code,
+# so the lookup is two key reads instead of a scan of every tier on every decision.
 tier := t if {
-	platform != ""
-	some t in data.catalog.tiers
-	t.code == sub.tier
-	t.platform == platform
-} else := t if {
-	some t in data.catalog.tiers
-	t.code == sub.tier
-	global(t)
-}
+	t := data.catalog.tiers_by_platform[platform][input.vendor.subscription.tier]
+} else := data.catalog.tiers_by_platform[""][input.vendor.subscription.tier]
 
 global(t) if object.get(t, "platform", "") == ""
 
@@ -105,8 +103,8 @@ allowed(limit, used) := {
 	"limit": limit,
 	"used": used,
 	"remaining": remaining(limit, used),
-	"tier": sub.tier,
-	"status": sub.status,
+	"tier": input.vendor.subscription.tier,
+	"status": input.vendor.subscription.status,
 	"upgrade_to": null,
 }
 
@@ -118,12 +116,12 @@ limit_denied(limit, used, reason_format) := {
 	"limit": limit,
 	"used": used,
 	"remaining": remaining(limit, used),
-	"tier": sub.tier,
-	"status": sub.status,
+	"tier": input.vendor.subscription.tier,
+	"status": input.vendor.subscription.status,
 	"upgrade_to": upgrade_to,
 }
 
-# null limit means unlimited, so nothing remains to count.
+# What is left under a limit, never below 0; null (unlimited) when the limit is.
 remaining(limit, used) := null if {
 	limit == null
 } else := limit - used if {

@@ -1,85 +1,72 @@
 # Per-action rules. Each rule is written once, over a limit: the current tier's effective limit
-# decides, and upgrade.rego asks the same question of other tiers' own limits.
+# decides (decision.rego picks the action's rule), and tier_allows asks the same question of
+# other tiers' own limits for upgrade_to.
 package tollgate
-
-action_decision := order_decision if {
-	req.action == "order.create"
-} else := limit_decision(products_limit, product_count, "Product limit reached (%d products). Upgrade to add more.") if {
-	req.action == "product.add"
-} else := limit_decision(team_limit, team_count, "Team member limit reached (%d members). Upgrade to add more.") if {
-	req.action == "team_member.add"
-} else := feature_decision if {
-	req.action == "feature.use"
-} else := cms_decision if {
-	req.action == "cms_page.create"
-} else := history_decision if {
-	req.action == "order_history.view"
-}
 
 # --- facts, with their defaults ---
 
 # Orders counted in the current billing period.
 orders_used := n if {
-	n := usage.orders
+	n := input.vendor.usage.orders
 	is_number(n)
 } else := 0
 
 quantity := n if {
-	n := req.quantity
+	n := input.request.quantity
 	is_number(n)
 } else := 1
 
 product_count := n if {
-	n := req.count
+	n := input.request.count
 	is_number(n)
 } else := n if {
-	n := usage.products
+	n := input.vendor.usage.products
 	is_number(n)
 } else := 0
 
 team_count := n if {
-	n := req.count
+	n := input.request.count
 	is_number(n)
 } else := n if {
-	n := usage.team_members
+	n := input.vendor.usage.team_members
 	is_number(n)
 } else := 0
 
 cms_count := n if {
-	n := req.count
+	n := input.request.count
 	is_number(n)
 } else := n if {
-	n := usage.cms_pages
+	n := input.vendor.usage.cms_pages
 	is_number(n)
 } else := 0
 
 cms_custom_count := n if {
-	n := req.custom_count
+	n := input.request.custom_count
 	is_number(n)
 } else := n if {
-	n := usage.cms_custom_pages
+	n := input.vendor.usage.cms_custom_pages
 	is_number(n)
 } else := 0
 
 months := n if {
-	n := req.months
+	n := input.request.months
 	is_number(n)
 } else := 0
 
 # --- effective limits: the vendor's custom override when set, else the tier's; null = unlimited ---
 
 orders_limit := n if {
-	n := sub.custom_orders_limit
+	n := input.vendor.subscription.custom_orders_limit
 	is_number(n)
 } else := tier.orders_per_month
 
 products_limit := n if {
-	n := sub.custom_products_limit
+	n := input.vendor.subscription.custom_products_limit
 	is_number(n)
 } else := tier.products_limit
 
 team_limit := n if {
-	n := sub.custom_team_limit
+	n := input.vendor.subscription.custom_team_limit
 	is_number(n)
 } else := tier.team_members
 
@@ -97,9 +84,34 @@ fits(n, limit) if n <= limit
 
 # --- decisions ---
 
-order_decision := limit_denied(orders_limit, orders_used, "Monthly order limit reached (%d orders). Upgrade to continue.") if {
-	not fits(orders_used + quantity, orders_limit)
-} else := allowed(orders_limit, orders_used)
+# order.create is the hot path: the allowed answers are spelled out rather than built by a
+# function call, which costs a separate evaluation frame.
+order_decision := {
+	"allow": true,
+	"code": "ok",
+	"reason": "",
+	"limit": null,
+	"used": orders_used,
+	"remaining": null,
+	"tier": input.vendor.subscription.tier,
+	"status": input.vendor.subscription.status,
+	"upgrade_to": null,
+} if {
+	orders_limit == null
+} else := {
+	"allow": true,
+	"code": "ok",
+	"reason": "",
+	"limit": orders_limit,
+	"used": orders_used,
+	"remaining": orders_limit - orders_used,
+	"tier": input.vendor.subscription.tier,
+	"status": input.vendor.subscription.status,
+	"upgrade_to": null,
+} if {
+	# used + quantity <= limit (quantity >= 0) also means remaining = limit - used >= 0.
+	orders_used + quantity <= orders_limit
+} else := limit_denied(orders_limit, orders_used, "Monthly order limit reached (%d orders). Upgrade to continue.")
 
 limit_decision(limit, used, reason_format) := limit_denied(limit, used, reason_format) if {
 	not below(used, limit)
@@ -112,14 +124,24 @@ feature_decision := {
 	"limit": null,
 	"used": 0,
 	"remaining": null,
-	"tier": sub.tier,
-	"status": sub.status,
+	"tier": input.vendor.subscription.tier,
+	"status": input.vendor.subscription.status,
 	"upgrade_to": upgrade_to,
 } if {
-	not has_feature(tier)
-} else := allowed(null, 0)
+	not input.request.feature in tier.features
+} else := {
+	"allow": true,
+	"code": "ok",
+	"reason": "",
+	"limit": null,
+	"used": 0,
+	"remaining": null,
+	"tier": input.vendor.subscription.tier,
+	"status": input.vendor.subscription.status,
+	"upgrade_to": null,
+}
 
-has_feature(t) if req.feature in t.features
+has_feature(t) if input.request.feature in t.features
 
 cms_decision := limit_denied(tier.cms_pages_limit, cms_count, "CMS page limit reached (%d pages). Upgrade to add more.") if {
 	not below(cms_count, tier.cms_pages_limit)
@@ -128,7 +150,7 @@ cms_decision := limit_denied(tier.cms_pages_limit, cms_count, "CMS page limit re
 } else := allowed(tier.cms_pages_limit, cms_count)
 
 # A page that is not custom never counts against the custom page limit.
-custom_page_ok(_) if req.custom != true
+custom_page_ok(_) if input.request.custom != true
 
 custom_page_ok(t) if below(cms_custom_count, t.cms_custom_pages_limit)
 
@@ -139,32 +161,32 @@ history_decision := limit_denied(tier.order_history_months, months, "Order histo
 # --- the same rules over a tier's own limits (no custom overrides), for upgrade_to ---
 
 tier_allows(t) if {
-	req.action == "order.create"
+	input.request.action == "order.create"
 	fits(orders_used + quantity, t.orders_per_month)
 }
 
 tier_allows(t) if {
-	req.action == "product.add"
+	input.request.action == "product.add"
 	below(product_count, t.products_limit)
 }
 
 tier_allows(t) if {
-	req.action == "team_member.add"
+	input.request.action == "team_member.add"
 	below(team_count, t.team_members)
 }
 
 tier_allows(t) if {
-	req.action == "feature.use"
+	input.request.action == "feature.use"
 	has_feature(t)
 }
 
 tier_allows(t) if {
-	req.action == "cms_page.create"
+	input.request.action == "cms_page.create"
 	below(cms_count, t.cms_pages_limit)
 	custom_page_ok(t)
 }
 
 tier_allows(t) if {
-	req.action == "order_history.view"
+	input.request.action == "order_history.view"
 	fits(months, t.order_history_months)
 }

@@ -7,7 +7,7 @@ package tollgate
 upgrade_to := best if {
 	candidates := [[price_rank(t), t.display_order, t.code] |
 		some t in data.catalog.tiers
-		t.code != sub.tier
+		t.code != input.vendor.subscription.tier
 		t.is_active == true
 		t.is_public == true
 		visible(t)

@@ -1,0 +1,318 @@
+// Package policy evaluates tollgate's decisions with OPA: the default Rego policy is embedded
+// (policy/rego), a policy directory may add or replace files, and a decision cache serves
+// repeated questions whose facts have not changed. Every business rule lives in the Rego; this
+// package only builds the input document from facts and reads the answer back.
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+
+	"github.com/tollgate-pdp/tollgate"
+)
+
+// DecisionQuery is the query every decision evaluates.
+const DecisionQuery = "data.tollgate.decision"
+
+// DefaultCacheSize is the decision cache's capacity when Options.CacheSize is 0.
+const DefaultCacheSize = 1 << 16
+
+// Options configure an Engine.
+type Options struct {
+	// Catalog is put at data.catalog; nil means tollgate.DefaultCatalog().
+	Catalog *tollgate.Catalog
+	// PolicyDir holds .rego files that add to, or replace by file name, the embedded policy.
+	// Empty: the embedded policy alone.
+	PolicyDir string
+	// CacheTTL bounds how long a cached decision may be served; 0 disables the cache.
+	CacheTTL time.Duration
+	// CacheSize bounds the number of cached decisions; 0 means DefaultCacheSize.
+	CacheSize int
+	// PollInterval is how often Watch re-reads PolicyDir besides reacting to file events
+	// (a safety net for file systems that do not deliver events); 0 means 5s.
+	PollInterval time.Duration
+	// Observer is told about every policy compile attempt; nil means tollgate.NopObserver.
+	Observer tollgate.Observer
+	// Logger receives reload outcomes; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Engine implements tollgate.Evaluator with a prepared OPA query. It also implements
+// tollgate.ReadinessCheck ("policy").
+type Engine struct {
+	dir      string
+	poll     time.Duration
+	observer tollgate.Observer
+	log      *slog.Logger
+	cache    *decisionCache // nil: disabled
+
+	// state is what requests read: swapped whole, never modified, so the hot path takes no lock.
+	state atomic.Pointer[compiled]
+	// mu serialises the writers (Reload, SetCatalog); requests never take it.
+	mu          sync.Mutex
+	gen         uint64
+	lastAttempt string // hash of the last module set tried, so an unchanged broken file is not recompiled on every poll
+	lastErr     atomic.Pointer[reloadError]
+}
+
+type reloadError struct {
+	revision string
+	err      error
+}
+
+// compiled is one (policy, catalog) pair ready to evaluate.
+type compiled struct {
+	gen             uint64
+	revision        string // names policy and catalog together
+	modulesHash     string
+	catalogRevision string
+	catalog         *tollgate.Catalog
+	sources         sources
+	compiler        *ast.Compiler
+	store           storage.Store
+	decision        rego.PreparedEvalQuery
+	queries         queryCache
+}
+
+var _ tollgate.Evaluator = (*Engine)(nil)
+var _ tollgate.ReadinessCheck = (*Engine)(nil)
+
+// New compiles the policy (embedded plus opts.PolicyDir) with the catalog. A policy that does
+// not compile at start is an error: there is no previous policy to keep serving.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	e := &Engine{dir: opts.PolicyDir, poll: opts.PollInterval, observer: opts.Observer, log: opts.Logger}
+	if e.observer == nil {
+		e.observer = tollgate.NopObserver{}
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if e.poll <= 0 {
+		e.poll = 5 * time.Second
+	}
+	size := opts.CacheSize
+	if size <= 0 {
+		size = DefaultCacheSize
+	}
+	e.cache = newDecisionCache(opts.CacheTTL, size)
+	cat := opts.Catalog
+	if cat == nil {
+		cat = tollgate.DefaultCatalog()
+	}
+	if err := cat.Validate(); err != nil {
+		return nil, fmt.Errorf("policy: catalog: %w", err)
+	}
+	src, err := loadSources(e.dir)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st, err := e.build(ctx, src, cat.Clone())
+	e.lastAttempt = src.hash()
+	e.observer.PolicyLoaded(revisionOf(src.hash(), cat.Revision()), err)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	e.state.Store(st)
+	e.log.Info("policy loaded", "revision", st.revision, "files", len(src))
+	return e, nil
+}
+
+func revisionOf(modulesHash, catalogRevision string) string {
+	return "p-" + modulesHash + "-c-" + catalogRevision
+}
+
+// build compiles and prepares; the caller holds e.mu.
+func (e *Engine) build(ctx context.Context, src sources, cat *tollgate.Catalog) (*compiled, error) {
+	compiler, err := src.compile()
+	if err != nil {
+		return nil, err
+	}
+	store, err := catalogStore(cat)
+	if err != nil {
+		return nil, err
+	}
+	pq, err := rego.New(
+		rego.Query(DecisionQuery),
+		rego.Compiler(compiler),
+		rego.Store(store),
+		// Hand back the result as AST terms: toDecision reads them directly instead of
+		// converting the whole object to Go maps first.
+		rego.GenerateJSON(identityJSON),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %s: %w", DecisionQuery, err)
+	}
+	e.gen++
+	mh, cr := src.hash(), cat.Revision()
+	return &compiled{gen: e.gen, revision: revisionOf(mh, cr), modulesHash: mh, catalogRevision: cr,
+		catalog: cat, sources: src, compiler: compiler, store: store, decision: pq}, nil
+}
+
+func identityJSON(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+// swap installs a new compiled state; cached decisions of the old one are dropped (their
+// generation could never match again).
+func (e *Engine) swap(st *compiled) {
+	e.state.Store(st)
+	if e.cache != nil {
+		e.cache.purge()
+	}
+}
+
+// Revision names the policy in service: a hash of the compiled module set and the catalog
+// revision ("p-<modules>-c-<catalog>").
+func (e *Engine) Revision() string { return e.state.Load().revision }
+
+// CatalogRevision is the revision of the catalog the policy sees.
+func (e *Engine) CatalogRevision() string { return e.state.Load().catalogRevision }
+
+// Catalog returns the catalog in service. The caller must not modify it (Clone to edit).
+func (e *Engine) Catalog() *tollgate.Catalog { return e.state.Load().catalog }
+
+// CacheStats returns the decision cache's hit and miss counts (zero when disabled).
+func (e *Engine) CacheStats() (hits, misses uint64) {
+	if e.cache == nil {
+		return 0, 0
+	}
+	return e.cache.hits.Load(), e.cache.misses.Load()
+}
+
+// SetCatalog recompiles the policy against a new catalog (e.g. after Stripe product events)
+// and swaps it in. An invalid catalog changes nothing.
+func (e *Engine) SetCatalog(ctx context.Context, c *tollgate.Catalog) error {
+	if c == nil {
+		return tollgate.FieldErrorf("catalog", "is required")
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("policy: set catalog: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.state.Load()
+	st, err := e.build(ctx, cur.sources, c.Clone())
+	if err != nil {
+		return fmt.Errorf("policy: set catalog: %w", err)
+	}
+	e.swap(st)
+	e.observer.PolicyLoaded(st.revision, nil)
+	e.log.Info("policy catalog updated", "revision", st.revision, "catalog_revision", st.catalogRevision)
+	return nil
+}
+
+// Decide evaluates data.tollgate.decision on the facts, or serves the cached decision computed
+// from the same facts. Facts.Now zero means time.Now().
+func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decision, error) {
+	if f == nil || f.Request == nil {
+		return tollgate.Decision{}, tollgate.FieldErrorf("request", "is required")
+	}
+	st := e.state.Load()
+	now := f.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	period := f.Period
+	if period == "" && f.Vendor != nil {
+		period = tollgate.PeriodKey(&f.Vendor.Subscription, now)
+	}
+	// Explain answers always come from a fresh evaluation, so the input they show is exactly
+	// the one that produced the decision.
+	useCache := e.cache != nil && !f.Request.Explain
+	var key cacheKey
+	if useCache {
+		key = makeKey(st.gen, f, period)
+		if d, ok := e.cache.get(&key, now); ok {
+			return d, nil
+		}
+	}
+	input := buildInput(f, now, period)
+	d, err := st.eval(ctx, input)
+	if err != nil {
+		return tollgate.Decision{}, err
+	}
+	if useCache {
+		e.cache.put(&key, d, now, f.Vendor)
+	}
+	if f.Request.Explain {
+		x, err := explain(st, input)
+		if err != nil {
+			return tollgate.Decision{}, err
+		}
+		d.Explain = x
+	}
+	return d, nil
+}
+
+func (st *compiled) eval(ctx context.Context, input ast.Object) (tollgate.Decision, error) {
+	// No metrics: the engine does not read them, and collecting them is a good part of the cost
+	// of a small evaluation.
+	rs, err := st.decision.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()))
+	if err != nil {
+		return tollgate.Decision{}, &tollgate.Error{Code: tollgate.EInternal,
+			Message: "policy evaluation failed", Err: fmt.Errorf("eval %s (%s): %w", DecisionQuery, st.revision, err)}
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return tollgate.Decision{}, &tollgate.Error{Code: tollgate.EInternal, Message: "policy evaluation failed",
+			Err: fmt.Errorf("%s is undefined under policy %s", DecisionQuery, st.revision)}
+	}
+	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return tollgate.Decision{}, fmt.Errorf("eval %s: unexpected result type %T", DecisionQuery, rs[0].Expressions[0].Value)
+	}
+	d, err := toDecision(t.Value)
+	if err != nil {
+		return tollgate.Decision{}, &tollgate.Error{Code: tollgate.EInternal, Message: "policy evaluation failed",
+			Err: fmt.Errorf("policy %s: %w", st.revision, err)}
+	}
+	return d, nil
+}
+
+func explain(st *compiled, input ast.Object) (*tollgate.Explanation, error) {
+	doc, err := ast.JSON(input)
+	if err != nil {
+		return nil, fmt.Errorf("explain: convert input: %w", err)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("explain: encode input: %w", err)
+	}
+	return &tollgate.Explanation{Input: b, PolicyRevision: st.revision,
+		CatalogRevision: st.catalogRevision, Query: DecisionQuery}, nil
+}
+
+// Name implements tollgate.ReadinessCheck.
+func (e *Engine) Name() string { return "policy" }
+
+// Ready implements tollgate.ReadinessCheck: ready while a compiled policy serves (always, once
+// New succeeded); the detail names the revision and the last failed reload, if any.
+func (e *Engine) Ready() (bool, string) {
+	st := e.state.Load()
+	if st == nil {
+		return false, "no policy compiled"
+	}
+	detail := "revision " + st.revision
+	if le := e.lastErr.Load(); le != nil {
+		detail += "; last reload of " + le.revision + " failed: " + le.err.Error()
+	}
+	return true, detail
+}
+
+// LastError returns the error of the last policy reload, nil when it succeeded.
+func (e *Engine) LastError() error {
+	if le := e.lastErr.Load(); le != nil {
+		return le.err
+	}
+	return nil
+}
+

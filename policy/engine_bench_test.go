@@ -1,0 +1,65 @@
+package policy
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tollgate-pdp/tollgate"
+)
+
+type benchCase struct {
+	name string
+	f    *tollgate.Facts
+}
+
+func benchCases() []benchCase {
+	return []benchCase{
+		{"order.create/allowed", facts(vendor("essential", tollgate.StatusActive, 10),
+			tollgate.CheckRequest{Action: tollgate.ActionOrderCreate})},
+		{"order.create/denied_upgrade", facts(vendor("essential", tollgate.StatusActive, 100),
+			tollgate.CheckRequest{Action: tollgate.ActionOrderCreate})},
+		{"feature.use/allowed", facts(vendor("business", tollgate.StatusActive, 0),
+			tollgate.CheckRequest{Action: tollgate.ActionFeatureUse, Feature: "api_access"})},
+	}
+}
+
+// benchDecide runs Decide b.N times and reports the median of a sample of individually timed
+// calls as p50-ns (ns/op is the mean, which GC pauses skew).
+func benchDecide(b *testing.B, ttl time.Duration) {
+	for _, bc := range benchCases() {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newEngine(b, Options{CacheTTL: ttl})
+			ctx := context.Background()
+			if _, err := e.Decide(ctx, bc.f); err != nil {
+				b.Fatal(err)
+			}
+			const sample = 4096
+			times := make([]time.Duration, 0, sample)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if i < sample {
+					t0 := time.Now()
+					_, err := e.Decide(ctx, bc.f)
+					times = append(times, time.Since(t0))
+					if err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				if _, err := e.Decide(ctx, bc.f); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Nanoseconds()), "p50-ns")
+		})
+	}
+}
+
+func BenchmarkDecideUncached(b *testing.B) { benchDecide(b, 0) }
+
+func BenchmarkDecideCached(b *testing.B) { benchDecide(b, time.Minute) }

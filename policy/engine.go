@@ -315,4 +315,3 @@ func (e *Engine) LastError() error {
 	}
 	return nil
 }
-

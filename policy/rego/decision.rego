@@ -20,7 +20,8 @@ decision := {
 	"status": "",
 	"upgrade_to": null,
 } if {
-	object.get(input, "vendor", null) == null
+	# null or absent (an OPA Data API call without input) alike.
+	not is_object(input.vendor)
 } else := refusal("unknown_action", "Unknown action") if {
 	not input.request.action in {
 		"order.create",

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tollgate-pdp/tollgate/bench/internal/report"
+	"github.com/tollgate-pdp/tollgate/bench/loadgen"
+)
+
+type agg struct {
+	rps, rpsMin, rpsMax float64
+	p50, p99            time.Duration
+	requests            int
+}
+
+// aggregate: throughput is the median of the rounds (min and max shown); p50 and p99 are over
+// the latencies of all rounds together.
+func aggregate(rs []*loadgen.Result) agg {
+	var a agg
+	var rps []float64
+	var lat []time.Duration
+	for _, r := range rs {
+		rps = append(rps, r.RPS())
+		lat = append(lat, r.Latencies...)
+		a.requests += r.Requests
+	}
+	slices.Sort(rps)
+	slices.Sort(lat)
+	a.rps, a.rpsMin, a.rpsMax = rps[len(rps)/2], rps[0], rps[len(rps)-1]
+	a.p50, a.p99 = loadgen.Quantile(lat, 0.5), loadgen.Quantile(lat, 0.99)
+	return a
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.Result, mix map[string]int) string {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "## tollgate vs `opa run --server` (same policy, same data), loopback HTTP\n\n")
+	fmt.Fprintf(&b, "Machine: %s (host %s). The load generator (this program, fasthttp client, one keep-alive connection per worker) and the server under test share these CPUs; only one server is driven at a time, the others idle.\n\n", report.Machine(), host)
+	fmt.Fprintf(&b, "Workload: %d vendors generated through cache.Store.Import; %d distinct requests cycled (50%% order.create, 20%% product.add, 20%% feature.use, 10%% unknown vendor); %d rounds, each running every server at every concurrency in turn (%s), %d warmup requests before each run; %d requests per run at c=1, %d at c>1. Decisions verified identical on %d requests before timing.\n\n",
+		cfg.vendors, cfg.pool, cfg.rounds, serverOrder(servers), cfg.warmup, cfg.requestsC1, cfg.requests, cfg.sample)
+	fmt.Fprintf(&b, "req/s is the median of the rounds (min–max in brackets); p50/p99 are over all measured requests of all rounds. `tollgate` runs `tollgate serve` as shipped (decision cache TTL 1s); `tollgate-uncached` adds `--decision-cache-ttl 0`; `opa` is `opa run --server` queried at POST %s; `floor` is a fiber handler answering a constant body (bench/cmd/floor).\n\n", "/v1/data/bench/entry/decision")
+	fmt.Fprintf(&b, "| server | concurrency | req/s | p50 | p99 |\n|---|---:|---:|---:|---:|\n")
+	for _, c := range cfg.conc {
+		for _, s := range servers {
+			a := aggregate(results[s.name][c])
+			fmt.Fprintf(&b, "| %s | %d | %.0f (%.0f–%.0f) | %s | %s |\n", s.name, c, a.rps, a.rpsMin, a.rpsMax,
+				report.Dur(a.p50), report.Dur(a.p99))
+		}
+	}
+	fmt.Fprintf(&b, "\n### Ratios\n\n| tollgate variant | concurrency | tollgate/OPA req/s (target ≥ 3 at c≥4) | OPA p50 / tollgate p50 (target ≥ 3 at c≥4) | tollgate/floor req/s (target ≥ 0.5) |\n|---|---:|---:|---:|---:|\n")
+	for _, name := range []string{"tollgate", "tollgate-uncached"} {
+		if _, ok := results[name]; !ok {
+			continue
+		}
+		for _, c := range cfg.conc {
+			t, o, f := aggregate(results[name][c]), aggregate(results["opa"][c]), aggregate(results["floor"][c])
+			thr, lat, fl := t.rps/o.rps, float64(o.p50)/float64(t.p50), t.rps/f.rps
+			tm, lm := "", ""
+			if c >= 4 {
+				tm, lm = " "+mark(thr >= 3), " "+mark(lat >= 3)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %.2fx%s | %.2fx%s | %.2f %s |\n", name, c, thr, tm, lat, lm, fl, mark(fl >= 0.5))
+		}
+	}
+	fmt.Fprintf(&b, "\nDecision mix of the verified sample (request kind → OPA's code, tollgate identical):")
+	keys := make([]string, 0, len(mix))
+	for k := range mix {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s: %d;", k, mix[k])
+	}
+	fmt.Fprintf(&b, "\n\nCommand: `go run ./bench/cmd/compare` (flags: -vendors %d -concurrency %s -requests-c1 %d -requests %d -rounds %d -warmup %d -verify %d), %s.\n",
+		cfg.vendors, joinInts(cfg.conc), cfg.requestsC1, cfg.requests, cfg.rounds, cfg.warmup, cfg.sample, runtime.Version())
+	return b.String()
+}
+
+func serverOrder(servers []*server) string {
+	var names []string
+	for _, s := range servers {
+		names = append(names, s.name)
+	}
+	return strings.Join(names, " → ")
+}
+
+func joinInts(v []int) string {
+	var s []string
+	for _, n := range v {
+		s = append(s, fmt.Sprint(n))
+	}
+	return strings.Join(s, ",")
+}

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -33,6 +35,9 @@ func newEngine(tb testing.TB, opts Options) *Engine {
 	tb.Helper()
 	if opts.Catalog == nil {
 		opts.Catalog = testCatalog()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	e, err := New(context.Background(), opts)
 	if err != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/tollgate-pdp/tollgate"
 	"github.com/tollgate-pdp/tollgate/bench/internal/gen"
 	"github.com/tollgate-pdp/tollgate/bench/internal/proc"
+	"github.com/tollgate-pdp/tollgate/bench/internal/report"
 	"github.com/tollgate-pdp/tollgate/bench/loadgen"
 	"github.com/tollgate-pdp/tollgate/cache"
 )
@@ -228,6 +229,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	}
 
 	// 4. alternating runs.
+	loadBefore := report.LoadAvg()
 	results := map[string]map[int][]*loadgen.Result{}
 	for _, s := range servers {
 		results[s.name] = map[int][]*loadgen.Result{}
@@ -255,7 +257,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 			}
 		}
 	}
-	md := table(cfg, servers, results, mix)
+	md := table(cfg, servers, results, mix, loadBefore, report.LoadAvg())
 	fmt.Print(md)
 	if cfg.out != "" {
 		out := cfg.out

@@ -43,11 +43,11 @@ func mark(ok bool) string {
 	return "**missed**"
 }
 
-func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.Result, mix map[string]int) string {
+func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.Result, mix map[string]int, loadBefore, loadAfter string) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "## tollgate vs `opa run --server` (same policy, same data), loopback HTTP\n\n")
-	fmt.Fprintf(&b, "Machine: %s (host %s). The load generator (this program, fasthttp client, one keep-alive connection per worker) and the server under test share these CPUs; only one server is driven at a time, the others idle.\n\n", report.Machine(), host)
+	fmt.Fprintf(&b, "Machine: %s (host %s). The load generator (this program, fasthttp client, one keep-alive connection per worker) and the server under test share these CPUs; only one server is driven at a time, the others idle. Load average (1/5/15 min) before the timed runs: %s; after: %s (other work on the machine, e.g. parallel test suites, competes for the same CPUs when it is above the CPU count).\n\n", report.Machine(), host, loadBefore, loadAfter)
 	fmt.Fprintf(&b, "Workload: %d vendors generated through cache.Store.Import; %d distinct requests cycled (50%% order.create, 20%% product.add, 20%% feature.use, 10%% unknown vendor); %d rounds, each running every server at every concurrency in turn (%s), %d warmup requests before each run; %d requests per run at c=1, %d at c>1. Decisions verified identical on %d requests before timing.\n\n",
 		cfg.vendors, cfg.pool, cfg.rounds, serverOrder(servers), cfg.warmup, cfg.requestsC1, cfg.requests, cfg.sample)
 	fmt.Fprintf(&b, "req/s is the median of the rounds (min–max in brackets); p50/p99 are over all measured requests of all rounds. `tollgate` runs `tollgate serve` as shipped (decision cache TTL 1s); `tollgate-uncached` adds `--decision-cache-ttl 0`; `opa` is `opa run --server` queried at POST %s; `floor` is a fiber handler answering a constant body (bench/cmd/floor).\n\n", "/v1/data/bench/entry/decision")

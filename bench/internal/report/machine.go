@@ -60,3 +60,17 @@ func Bytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 }
+
+// LoadAvg is /proc/loadavg's 1, 5 and 15 minute figures ("" if unreadable): the machine is
+// shared, and a load above the CPU count means the numbers include waiting for a CPU.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -1,0 +1,230 @@
+package profile
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-pdp/tollgate"
+	"github.com/tollgate-pdp/tollgate/api"
+	"github.com/tollgate-pdp/tollgate/bench/internal/gen"
+	"github.com/tollgate-pdp/tollgate/cache"
+	"github.com/tollgate-pdp/tollgate/metrics"
+	"github.com/tollgate-pdp/tollgate/policy"
+)
+
+const vendors = 10_000
+
+type env struct {
+	store   *cache.Store
+	engine  *policy.Engine
+	checker *tollgate.Checker
+	reqs    []gen.Request
+	parsed  []tollgate.CheckRequest
+}
+
+func newEnv(b *testing.B, ttl time.Duration) *env { return newEnvT(b, ttl) }
+
+func newEnvT(b testing.TB, ttl time.Duration) *env {
+	b.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	st, err := cache.Open(ctx, cache.Options{Path: filepath.Join(b.TempDir(), "tollgate.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if err := gen.Populate(ctx, st, gen.Mix{Seed: 1}, vendors, 50_000, now); err != nil {
+		b.Fatal(err)
+	}
+	m := metrics.New(metrics.Options{StoreSize: st.Size})
+	eng, err := policy.New(ctx, policy.Options{CacheTTL: ttl, Observer: m})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reqs, err := gen.Requests(1, 50_000, vendors, tollgate.DefaultCatalog())
+	if err != nil {
+		b.Fatal(err)
+	}
+	parsed := make([]tollgate.CheckRequest, len(reqs))
+	for i, r := range reqs {
+		parsed[i] = tollgate.CheckRequest{VendorID: tollgate.VendorID(r.VendorID), Action: r.Action,
+			Count: r.Count, Quantity: r.Quantity, Feature: r.Feature}
+	}
+	return &env{store: st, engine: eng, checker: tollgate.NewChecker(st, eng, nil), reqs: reqs, parsed: parsed}
+}
+
+// sampleP50 times the first n calls individually and reports their median.
+type sampler struct {
+	times []time.Duration
+}
+
+func (s *sampler) report(b *testing.B) {
+	slices.Sort(s.times)
+	if len(s.times) > 0 {
+		b.ReportMetric(float64(s.times[len(s.times)/2].Nanoseconds()), "p50-ns")
+	}
+}
+
+func benchDecide(b *testing.B, ttl time.Duration) {
+	e := newEnv(b, ttl)
+	ctx := context.Background()
+	facts := make([]tollgate.Facts, len(e.parsed))
+	now := time.Now()
+	for i := range e.parsed {
+		facts[i] = tollgate.Facts{Request: &e.parsed[i], Now: now}
+		if v, ok := e.store.Vendor(string(e.parsed[i].VendorID)); ok {
+			facts[i].Vendor = v
+			facts[i].Period = tollgate.PeriodKey(&v.Subscription, now)
+		}
+	}
+	if ttl > 0 { // fill the cache
+		for i := range facts {
+			if _, err := e.engine.Decide(ctx, &facts[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	s := sampler{times: make([]time.Duration, 0, 8192)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		f := &facts[i%len(facts)]
+		t0 := time.Now()
+		_, err := e.engine.Decide(ctx, f)
+		if len(s.times) < cap(s.times) {
+			s.times = append(s.times, time.Since(t0))
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	s.report(b)
+}
+
+// BenchmarkDecideUncached: policy evaluation of the mix (no decision cache).
+func BenchmarkDecideUncached(b *testing.B) { benchDecide(b, 0) }
+
+// BenchmarkDecideCached: the mix served from a warm decision cache.
+func BenchmarkDecideCached(b *testing.B) { benchDecide(b, time.Hour) }
+
+// BenchmarkCheckerCheck: store lookup + period + Decide, as the handler calls it (cache as
+// shipped: 1s TTL).
+func BenchmarkCheckerCheck(b *testing.B) {
+	e := newEnv(b, time.Second)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := e.checker.Check(ctx, &e.parsed[i%len(e.parsed)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchHTTP(b *testing.B, ttl time.Duration, parallelism int) {
+	e := newEnv(b, ttl)
+	m := metrics.New(metrics.Options{StoreSize: e.store.Size})
+	srv, err := api.New(api.Config{Checker: e.checker, Store: e.store, Policy: e.engine,
+		Catalog: e.engine.Catalog, Observer: m, Readiness: []tollgate.ReadinessCheck{e.store, e.engine},
+		Metrics: m.Handler()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = srv.Decision.Listener(ln) }()
+	b.Cleanup(func() { _ = srv.Decision.Shutdown() })
+	addr := ln.Addr().String()
+	client := &fasthttp.HostClient{Addr: addr, MaxConns: 1024}
+	url := "http://" + addr + "/v1/check"
+	var n atomic.Int64
+	b.SetParallelism(parallelism)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI(url)
+		req.Header.SetMethod(http.MethodPost)
+		req.Header.SetContentType("application/json")
+		for pb.Next() {
+			i := int(n.Add(1))
+			req.SetBodyRaw(e.reqs[i%len(e.reqs)].Tollgate)
+			if err := client.Do(req, resp); err != nil {
+				b.Error(err)
+				return
+			}
+			if resp.StatusCode() != http.StatusOK {
+				b.Errorf("status %d: %s", resp.StatusCode(), resp.Body())
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// BenchmarkHTTPCheck: POST /v1/check over loopback through the real api.Server, as shipped
+// (1s decision cache), 2 connections per CPU.
+func BenchmarkHTTPCheck(b *testing.B) { benchHTTP(b, time.Second, 2) }
+
+// BenchmarkHTTPCheckUncached: the same without the decision cache.
+func BenchmarkHTTPCheckUncached(b *testing.B) { benchHTTP(b, 0, 2) }
+
+// TestDecideCostByKind logs the mean uncached Decide time per request kind and decision code
+// (go test -run CostByKind -v): which paths of the policy cost what.
+func TestDecideCostByKind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measurement")
+	}
+	e := newEnvT(t, 0)
+	ctx := context.Background()
+	now := time.Now()
+	type acc struct {
+		n   int
+		tot time.Duration
+	}
+	by := map[string]*acc{}
+	for round := 0; round < 3; round++ {
+		for i := range e.parsed[:5000] {
+			f := tollgate.Facts{Request: &e.parsed[i], Now: now}
+			if v, ok := e.store.Vendor(string(e.parsed[i].VendorID)); ok {
+				f.Vendor = v
+				f.Period = tollgate.PeriodKey(&v.Subscription, now)
+			}
+			t0 := time.Now()
+			d, err := e.engine.Decide(ctx, &f)
+			el := time.Since(t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if round == 0 {
+				continue
+			}
+			k := e.reqs[i].Kind() + " → " + d.Code
+			if by[k] == nil {
+				by[k] = &acc{}
+			}
+			by[k].n++
+			by[k].tot += el
+		}
+	}
+	keys := make([]string, 0, len(by))
+	for k := range by {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		t.Logf("%-40s n=%5d mean=%v", k, by[k].n, by[k].tot/time.Duration(by[k].n))
+	}
+}

@@ -81,7 +81,12 @@ type compiled struct {
 	compiler        *ast.Compiler
 	store           storage.Store
 	decision        rego.PreparedEvalQuery
-	queries         queryCache
+	// txn is one read transaction shared by every evaluation of this state. Nothing ever
+	// writes to the store (a new catalog is a new store), so concurrent reads through it are
+	// safe, and evaluations skip opening a transaction each, which would touch a store-wide
+	// lock and counter on every request.
+	txn     storage.Transaction
+	queries queryCache
 }
 
 var _ tollgate.Evaluator = (*Engine)(nil)
@@ -154,10 +159,14 @@ func (e *Engine) build(ctx context.Context, src sources, cat *tollgate.Catalog) 
 	if err != nil {
 		return nil, fmt.Errorf("prepare %s: %w", DecisionQuery, err)
 	}
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open policy data transaction: %w", err)
+	}
 	e.gen++
 	mh, cr := src.hash(), cat.Revision()
 	return &compiled{gen: e.gen, revision: revisionOf(mh, cr), modulesHash: mh, catalogRevision: cr,
-		catalog: cat, sources: src, compiler: compiler, store: store, decision: pq}, nil
+		catalog: cat, sources: src, compiler: compiler, store: store, decision: pq, txn: txn}, nil
 }
 
 func identityJSON(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
@@ -257,7 +266,8 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 func (st *compiled) eval(ctx context.Context, input ast.Object) (tollgate.Decision, error) {
 	// No metrics: the engine does not read them, and collecting them is a good part of the cost
 	// of a small evaluation.
-	rs, err := st.decision.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()))
+	rs, err := st.decision.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()),
+		rego.EvalTransaction(st.txn))
 	if err != nil {
 		return tollgate.Decision{}, &tollgate.Error{Code: tollgate.EInternal,
 			Message: "policy evaluation failed", Err: fmt.Errorf("eval %s (%s): %w", DecisionQuery, st.revision, err)}

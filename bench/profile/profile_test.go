@@ -2,8 +2,10 @@ package profile
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
@@ -184,9 +186,7 @@ func BenchmarkHTTPCheckUncached(b *testing.B) { benchHTTP(b, 0, 2) }
 // TestDecideCostByKind logs the mean uncached Decide time per request kind and decision code
 // (go test -run CostByKind -v): which paths of the policy cost what.
 func TestDecideCostByKind(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measurement")
-	}
+	skipUnlessMeasuring(t)
 	e := newEnvT(t, 0)
 	ctx := context.Background()
 	now := time.Now()
@@ -226,5 +226,42 @@ func TestDecideCostByKind(t *testing.T) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		t.Logf("%-40s n=%5d mean=%v", k, by[k].n, by[k].tot/time.Duration(by[k].n))
+	}
+}
+
+// TestCacheKeySpace counts, over the benchmark mix, the distinct keys of the decision cache as
+// keyed today (vendor id + revision + request) and as it could be keyed by facts (the input
+// document without vendor_id and revision, which the default policy does not read): the second
+// bounds the hit ratio a facts-keyed cache would reach on a mix of many vendors.
+func TestCacheKeySpace(t *testing.T) {
+	skipUnlessMeasuring(t)
+	e := newEnvT(t, 0)
+	now := time.Now()
+	byVendor, byFacts := map[string]int{}, map[string]int{}
+	for i, r := range e.reqs {
+		req := e.parsed[i]
+		k := string(req.VendorID) + "|" + string(r.Tollgate)
+		req.VendorID = ""
+		rb, _ := json.Marshal(req)
+		fk := string(rb)
+		if v, ok := e.store.Vendor(r.VendorID); ok {
+			doc := gen.VendorDoc(v, now)
+			delete(doc, "revision")
+			vb, _ := json.Marshal(doc)
+			fk += "|" + string(vb)
+		}
+		byVendor[k]++
+		byFacts[fk]++
+	}
+	n := len(e.reqs)
+	t.Logf("%d requests: %d distinct vendor-keyed entries (max hit ratio %.1f%%), %d distinct facts-keyed entries (max hit ratio %.1f%%)",
+		n, len(byVendor), 100*float64(n-len(byVendor))/float64(n), len(byFacts), 100*float64(n-len(byFacts))/float64(n))
+}
+
+// skipUnlessMeasuring keeps the measurement tests out of `go test ./...` (make test runs with
+// -race): set TOLLGATE_BENCH_MEASURE=1 to run them.
+func skipUnlessMeasuring(t *testing.T) {
+	if os.Getenv("TOLLGATE_BENCH_MEASURE") == "" {
+		t.Skip("measurement; set TOLLGATE_BENCH_MEASURE=1")
 	}
 }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tollgate-pdp/tollgate/bench/internal/report"
+)
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func table(cfg config, base *row, rows []*row, loadBefore, loadAfter string) string {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "## tollgate at scale\n\nMachine: %s (host %s). Load average (1/5/15 min) at start: %s; at end: %s (the machine is shared; a load above the CPU count means the figures include waiting for a CPU).\n\n", report.Machine(), host, loadBefore, loadAfter)
+	fmt.Fprintf(&b, "Each population is generated through cache.Open + Store.Import in chunks of %d records (one transaction each), then served by `tollgate serve --decision-cache-ttl 0` (every check evaluated, so the latency does not depend on cache hits, which differ with the vendor count). Cold start: process start to the first 200 of /health/ready, median of %d starts (page cache warm: the file was just written). RSS: VmRSS after ready, %d warmup and %d measured checks; per vendor = (RSS − RSS of an empty store, %s) / vendors. Latency: POST /v1/check at concurrency 1 over loopback, keep-alive, the compare mix. Durable writes: POST /v1/usage with a fresh idempotency key each, %d requests at concurrency %d (each acknowledged after an fsync'd group commit).\n\n",
+		cfg.chunk, cfg.startups, cfg.warm, cfg.checks, report.Bytes(base.rss), cfg.writes, cfg.writeConc)
+	fmt.Fprintf(&b, "| vendors | generate (Import) | bbolt file | cold start to ready (store load) | RSS | RSS / vendor | check p50 | check p99 | p50 vs %d | durable usage writes/s (p50) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", rows[0].vendors)
+	ref := rows[0].p50
+	for _, r := range rows {
+		per := float64(r.rss-base.rss) / float64(r.vendors)
+		fmt.Fprintf(&b, "| %d | %.1f s (%.0f/s) | %s | %s (%s s) | %s | %.0f B | %s | %s | %+.1f%% | %.0f (%s) |\n",
+			r.vendors, r.genTime.Seconds(), float64(r.vendors)/r.genTime.Seconds(), report.Bytes(r.fileSize),
+			report.Dur(median(r.coldStart)), r.loadSeconds, report.Bytes(r.rss), per,
+			report.Dur(r.p50), report.Dur(r.p99), 100*(float64(r.p50)/float64(ref)-1), r.writeRPS, report.Dur(r.writeP50))
+	}
+	last := rows[len(rows)-1]
+	per := float64(last.rss-base.rss) / float64(last.vendors)
+	cold := median(last.coldStart)
+	fmt.Fprintf(&b, "\nTargets at %d vendors: cold start ≤ 5 s: %s (%s); ≤ 1 KiB resident per vendor: %s (%.0f B); check p50 within 10%% of the %d-vendor figure: %s (%+.1f%%).\n",
+		last.vendors, okStr(cold <= 5*time.Second), report.Dur(cold), okStr(per <= 1024), per,
+		rows[0].vendors, okStr(float64(last.p50) <= 1.1*float64(ref)), 100*(float64(last.p50)/float64(ref)-1))
+	if strings.HasPrefix(last.webhookProbe, "503") {
+		fmt.Fprintf(&b, "\nWebhook ingest: POST /webhooks/stripe answered `%s` on the served build (no receiver wired in `tollgate serve`), so no webhook ingest rate was measured; the durable write column (POST /v1/usage) is the write-path figure, labelled as such.\n", last.webhookProbe)
+	} else {
+		fmt.Fprintf(&b, "\nWebhook ingest: POST /webhooks/stripe answered `%s` to an unsigned probe (a receiver is wired); this harness does not send signed Stripe events, so no webhook ingest rate was measured; the durable write column (POST /v1/usage) is the write-path figure, labelled as such.\n", last.webhookProbe)
+	}
+	fmt.Fprintf(&b, "\nCold starts per size (ms):")
+	for _, r := range rows {
+		var ms []string
+		for _, d := range r.coldStart {
+			ms = append(ms, fmt.Sprint(d.Milliseconds()))
+		}
+		fmt.Fprintf(&b, " %d: %s;", r.vendors, strings.Join(ms, ", "))
+	}
+	fmt.Fprintf(&b, "\n\nCommand: `go run ./bench/cmd/scale` (flags: -sizes %s -chunk %d -warmup %d -checks %d -writes %d -write-concurrency %d -startups %d).\n",
+		joinSizes(rows), cfg.chunk, cfg.warm, cfg.checks, cfg.writes, cfg.writeConc, cfg.startups)
+	return b.String()
+}
+
+func okStr(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func joinSizes(rows []*row) string {
+	var s []string
+	for _, r := range rows {
+		s = append(s, fmt.Sprint(r.vendors))
+	}
+	return strings.Join(s, ",")
+}

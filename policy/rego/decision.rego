@@ -32,7 +32,14 @@ decision := {
 		"order_history.view",
 	}
 } else := refusal("inactive", "Subscription is not active") if {
-	not has_access
+	# Access: trial, active, past_due (the payment grace period) and cancelled (until its
+	# period ends). Anything else (expired, or a status this policy does not know) has none.
+	not input.vendor.subscription.status in {"trial", "active", "past_due", "cancelled"}
+} else := refusal("inactive", "Subscription is not active") if {
+	# cancelled keeps access until period_end; without a period_end it keeps it.
+	input.vendor.subscription.status == "cancelled"
+	is_number(input.vendor.subscription.period_end)
+	input.vendor.subscription.period_end <= input.now
 } else := refusal("inactive", "Subscription plan is not available") if {
 	# The subscription names a tier the catalog does not have (the catalog changed under it).
 	# Fail closed with its own reason, so it is not mistaken for a lapsed subscription.
@@ -63,21 +70,6 @@ refusal(code, reason) := {
 	"upgrade_to": null,
 }
 
-# trial, active and past_due (the payment grace period) have access; cancelled keeps it until
-# its period ends; anything else (expired, unknown statuses) has none.
-has_access if input.vendor.subscription.status in {"trial", "active", "past_due"}
-
-has_access if {
-	input.vendor.subscription.status == "cancelled"
-	not period_over
-}
-
-period_over if {
-	end := input.vendor.subscription.period_end
-	is_number(end)
-	end <= input.now
-}
-
 # The platform the request is about: the request's, else the subscription's, else none.
 platform := p if {
 	p := input.request.platform
@@ -88,11 +80,17 @@ platform := p if {
 	is_string(p)
 } else := ""
 
-# The subscription's tier: (platform, code) first, then the global tier of that code.
-# data.catalog.tiers_by_platform indexes data.catalog.tiers by platform ("" = global) and code,
-# so the lookup is two key reads instead of a scan of every tier on every decision.
+# The subscription's tier: (platform, code) first, then the global tier of that code; the
+# platform is the request's, else the subscription's (as `platform` above, spelled out here so
+# the hot path does not evaluate a second rule). data.catalog.tiers_by_platform indexes
+# data.catalog.tiers by platform ("" = global) and code: two key reads instead of a scan.
 tier := t if {
-	t := data.catalog.tiers_by_platform[platform][input.vendor.subscription.tier]
+	p := input.request.platform
+	p != ""
+	t := data.catalog.tiers_by_platform[p][input.vendor.subscription.tier]
+} else := t if {
+	object.get(input.request, "platform", "") == ""
+	t := data.catalog.tiers_by_platform[input.vendor.subscription.platform][input.vendor.subscription.tier]
 } else := data.catalog.tiers_by_platform[""][input.vendor.subscription.tier]
 
 global(t) if object.get(t, "platform", "") == ""

@@ -19,7 +19,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -95,6 +97,7 @@ func main() {
 }
 
 type server struct {
+	ops    string // tollgate's ops listener, for the decision cache counters
 	name   string
 	target loadgen.Target
 	proc   *proc.Process
@@ -191,7 +194,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 		if err != nil {
 			return err
 		}
-		servers = append(servers, &server{name: name, proc: p, target: loadgen.Target{Name: name, Addr: addrs[0],
+		servers = append(servers, &server{name: name, ops: addrs[2], proc: p, target: loadgen.Target{Name: name, Addr: addrs[0],
 			Path: "/v1/check", Body: func(i int) []byte { return reqs[i%len(reqs)].Tollgate }}})
 		_, err = p.WaitReady(ctx, "http://"+addrs[2]+"/health/ready", 20*time.Millisecond, 60*time.Second)
 		return err
@@ -257,7 +260,13 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 			}
 		}
 	}
-	md := table(cfg, servers, results, mix, loadBefore, report.LoadAvg())
+	cacheStats := map[string]string{}
+	for _, s := range servers {
+		if s.ops != "" {
+			cacheStats[s.name] = scrapeCache(ctx, s.ops)
+		}
+	}
+	md := table(cfg, servers, results, mix, loadBefore, report.LoadAvg(), cacheStats)
 	fmt.Print(md)
 	if cfg.out != "" {
 		out := cfg.out
@@ -434,4 +443,42 @@ func verify(servers []*server, reqs []gen.Request, n int, log *slog.Logger) (map
 	}
 	log.Info("verified identical decisions", "requests", n, "mix", mix)
 	return mix, nil
+}
+
+// scrapeCache reads tollgate's decision cache counters from its ops listener ("" if unknown).
+func scrapeCache(ctx context.Context, ops string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ops+"/metrics", nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return ""
+	}
+	var hits, misses float64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "tollgate_decision_cache_hits_total":
+			hits = v
+		case "tollgate_decision_cache_misses_total":
+			misses = v
+		}
+	}
+	if hits+misses == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f hits / %.0f misses (%.1f%% hits)", hits, misses, 100*hits/(hits+misses))
 }

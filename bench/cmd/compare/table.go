@@ -43,7 +43,7 @@ func mark(ok bool) string {
 	return "**missed**"
 }
 
-func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.Result, mix map[string]int, loadBefore, loadAfter string) string {
+func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.Result, mix map[string]int, loadBefore, loadAfter string, cacheStats map[string]string) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "## tollgate vs `opa run --server` (same policy, same data), loopback HTTP\n\n")
@@ -82,6 +82,11 @@ func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.
 	slices.Sort(keys)
 	for _, k := range keys {
 		fmt.Fprintf(&b, " %s: %d;", k, mix[k])
+	}
+	for _, name := range []string{"tollgate", "tollgate-uncached"} {
+		if st := cacheStats[name]; st != "" {
+			fmt.Fprintf(&b, "\n\n%s decision cache over the whole run (verification, warmups, measured runs): %s.", name, st)
+		}
 	}
 	fmt.Fprintf(&b, "\n\nCommand: `go run ./bench/cmd/compare` (flags: -vendors %d -concurrency %s -requests-c1 %d -requests %d -rounds %d -warmup %d -verify %d), %s.\n",
 		cfg.vendors, joinInts(cfg.conc), cfg.requestsC1, cfg.requests, cfg.rounds, cfg.warmup, cfg.sample, runtime.Version())

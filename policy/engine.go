@@ -55,6 +55,7 @@ type Engine struct {
 	observer tollgate.Observer
 	log      *slog.Logger
 	cache    *decisionCache // nil: disabled
+	vendors  *vendorInputs
 
 	// state is what requests read: swapped whole, never modified, so the hot path takes no lock.
 	state atomic.Pointer[compiled]
@@ -110,6 +111,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		size = DefaultCacheSize
 	}
 	e.cache = newDecisionCache(opts.CacheTTL, size)
+	e.vendors = newVendorInputs(size)
 	cat := opts.Catalog
 	if cat == nil {
 		cat = tollgate.DefaultCatalog()
@@ -245,7 +247,7 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 			return d, nil
 		}
 	}
-	input := buildInput(f, now, period)
+	input := buildInput(f, now, period, e.vendors)
 	d, err := st.eval(ctx, input)
 	if err != nil {
 		return tollgate.Decision{}, err

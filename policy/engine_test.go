@@ -297,3 +297,42 @@ func TestReadiness(t *testing.T) {
 		t.Fatalf("Ready = %v %q", ok, detail)
 	}
 }
+
+// TestDecideConcurrent shares one vendor snapshot (and so one input.vendor object) between
+// concurrent evaluations while the policy is swapped underneath; run under -race.
+func TestDecideConcurrent(t *testing.T) {
+	e := newEngine(t, Options{})
+	v := vendor("essential", tollgate.StatusActive, 100)
+	f := facts(v, tollgate.CheckRequest{Action: "order.create"})
+	g := facts(v, tollgate.CheckRequest{Action: "feature.use", Feature: "api_access"})
+	done := make(chan error, 8)
+	for w := range 8 {
+		go func() {
+			for range 50 {
+				ff := f
+				if w%2 == 1 {
+					ff = g
+				}
+				d, err := e.Decide(context.Background(), ff)
+				if err == nil && (d.Allow || d.UpgradeTo == nil) {
+					err = errors.New("wrong decision " + d.Code)
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 3 {
+		if err := e.SetCatalog(context.Background(), testCatalog()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

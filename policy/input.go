@@ -53,7 +53,8 @@ var (
 
 // buildInput builds the input document (see README.md) straight as an AST value: converting a Go
 // map or a JSON text would cost several times the evaluation itself.
-func buildInput(f *tollgate.Facts, now time.Time, period string) ast.Object {
+// vendors, when not nil, supplies input.vendor objects built earlier for the same snapshot.
+func buildInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorInputs) ast.Object {
 	r := f.Request
 	req := ast.NewObject(
 		[2]*ast.Term{kVendorID, str(string(r.VendorID))},
@@ -68,7 +69,11 @@ func buildInput(f *tollgate.Facts, now time.Time, period string) ast.Object {
 	)
 	vendor := nullTerm
 	if v := f.Vendor; v != nil {
-		vendor = ast.NewTerm(vendorObject(v, period))
+		if vendors != nil {
+			vendor = vendors.get(v, period)
+		} else {
+			vendor = ast.NewTerm(vendorObject(v, period))
+		}
 	}
 	return ast.NewObject(
 		[2]*ast.Term{kRequest, ast.NewTerm(req)},

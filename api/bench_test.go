@@ -1,7 +1,14 @@
 package api_test
 
 import (
+	"context"
+	"encoding/json"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -9,25 +16,91 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-pdp/tollgate"
 )
 
-// BenchmarkHTTPCheck measures POST /v1/check over loopback with keep-alive connections, from
-// parallel clients (-cpu sets the number), the decision cache on. It reports requests per second
-// and the median latency of one request.
+var checkBodies = []string{
+	`{"vendor_id":"1","action":"order.create"}`,
+	`{"vendor_id":2,"action":"feature.use","feature":"customer_export"}`,
+	`{"vendor_id":"1","action":"product.add","count":12}`,
+}
+
+// BenchmarkHTTPCheck measures POST /v1/check over loopback with keep-alive connections from
+// 8 clients per CPU, the decision cache on. It reports requests per second and latency
+// percentiles of one request.
 func BenchmarkHTTPCheck(b *testing.B) {
 	e := newEnv(b, nil)
-	// fasthttp's client (fiber's own dependency) costs far less CPU per request than net/http's,
-	// so on a small machine the number measures the server more than the client.
-	client := &fasthttp.HostClient{Addr: strings.TrimPrefix(e.decision, "http://"), MaxConns: 1024}
-	url := e.decision + "/v1/check"
-	bodies := [][]byte{
-		[]byte(`{"vendor_id":"1","action":"order.create"}`),
-		[]byte(`{"vendor_id":2,"action":"feature.use","feature":"customer_export"}`),
-		[]byte(`{"vendor_id":"1","action":"product.add","count":12}`),
+	bodies := make([][]byte, len(checkBodies))
+	for i, s := range checkBodies {
+		bodies[i] = []byte(s)
 	}
+	load(b, strings.TrimPrefix(e.decision, "http://"), "/v1/check", bodies)
+}
+
+// BenchmarkOPAServerCheck asks `opa run --server` the same questions with the same policy and
+// data (the inputs our policy engine builds for checkBodies), for the >= 3x comparison of
+// DESIGN §7. It needs an opa binary: $OPA_BIN, or opa on PATH (`go build -o /tmp/opa
+// github.com/open-policy-agent/opa` builds the pinned one).
+func BenchmarkOPAServerCheck(b *testing.B) {
+	bin := os.Getenv("OPA_BIN")
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("opa"); err != nil {
+			b.Skip("no opa binary: set OPA_BIN or put opa on PATH")
+		}
+	}
+	e := newEnv(b, nil)
+	ctx := context.Background()
+	// data.catalog exactly as our engine holds it, read back through our Data API.
+	catalog, defined, err := e.policy.Query(ctx, "catalog", nil)
+	if err != nil || !defined {
+		b.Fatalf("catalog: %v", err)
+	}
+	dir := b.TempDir()
+	data, err := json.Marshal(map[string]any{"catalog": catalog})
+	must(b, err)
+	must(b, os.WriteFile(filepath.Join(dir, "data.json"), data, 0o600))
+	// The inputs: what the engine builds for the same requests (explain shows it).
+	var bodies [][]byte
+	for _, s := range checkBodies {
+		var req tollgate.CheckRequest
+		must(b, json.Unmarshal([]byte(s), &req))
+		req.Explain = true
+		v, _ := e.store.Vendor(string(req.VendorID))
+		d, err := e.policy.Decide(ctx, &tollgate.Facts{Request: &req, Vendor: v, Now: time.Now()})
+		must(b, err)
+		bodies = append(bodies, []byte(`{"input":`+string(d.Explain.Input)+`}`))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(b, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	_, self, _, _ := runtime.Caller(0)
+	rego := filepath.Join(filepath.Dir(self), "..", "policy", "rego")
+	cmd := exec.Command(bin, "run", "--server", "--addr", addr, "--log-level", "error", rego, filepath.Join(dir, "data.json"))
+	must(b, cmd.Start())
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if i > 200 {
+			b.Fatal("opa did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	load(b, addr, "/v1/data/tollgate/decision", bodies)
+}
+
+// load posts bodies round-robin from 8 goroutines per CPU over keep-alive connections.
+// fasthttp's client (fiber's own dependency) costs far less CPU per request than net/http's, so
+// on a small machine the number measures the server more than the client.
+func load(b *testing.B, addr, path string, bodies [][]byte) {
+	client := &fasthttp.HostClient{Addr: addr, MaxConns: 1024}
 	var mu sync.Mutex
 	var lat []time.Duration
-	// Several connections per CPU, as an application's worker pool would hold.
 	b.SetParallelism(8)
 	b.ResetTimer()
 	start := time.Now()
@@ -36,7 +109,7 @@ func BenchmarkHTTPCheck(b *testing.B) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
-		req.SetRequestURI(url)
+		req.SetRequestURI("http://" + addr + path)
 		req.Header.SetMethod(http.MethodPost)
 		req.Header.SetContentType("application/json")
 		i := 0

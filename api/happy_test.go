@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tollgate-pdp/tollgate"
 	"github.com/tollgate-pdp/tollgate/api"
@@ -291,5 +292,36 @@ func TestEvaluationErrorFailsClosed(t *testing.T) {
 	r = e.do(http.MethodPost, e.decision+"/v1/check/batch", `{"checks":[{"vendor_id":"1","action":"order.create"}]}`)
 	if r.Status != http.StatusOK || string(r.Body) != `{"results":[{"error":{"code":"internal","message":"Internal error"}}]}` {
 		t.Fatalf("batch: %d %s", r.Status, r.Body)
+	}
+}
+
+// recordingObserver counts DecisionMade calls by action and code.
+type recordingObserver struct {
+	tollgate.NopObserver
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (o *recordingObserver) DecisionMade(action, code string, latency time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if latency <= 0 {
+		code += "/no-latency"
+	}
+	o.seen[action+" "+code]++
+}
+
+func TestObserverSeesEveryDecision(t *testing.T) {
+	obs := &recordingObserver{seen: map[string]int{}}
+	e := newEnv(t, func(c *api.Config) { c.Observer = obs })
+	e.do(http.MethodPost, e.decision+"/v1/check", `{"vendor_id":"1","action":"order.create"}`)
+	e.do(http.MethodPost, e.decision+"/v1/check", `{"vendor_id":"3","action":"order.create"}`)
+	e.do(http.MethodPost, e.decision+"/v1/check", `{"vendor_id":"3"}`) // invalid: no decision
+	e.do(http.MethodPost, e.decision+"/v1/check/batch", `{"checks":[{"vendor_id":"1","action":"product.add"},{"vendor_id":"x","action":"product.add"}]}`)
+	want := map[string]int{"order.create ok": 1, "order.create inactive": 1, "product.add ok": 1, "product.add unknown_vendor": 1}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if fmt.Sprint(obs.seen) != fmt.Sprint(want) {
+		t.Fatalf("observed %v, want %v", obs.seen, want)
 	}
 }

@@ -128,13 +128,12 @@ func (s *Server) newApp(name string, bodyLimit int, notFoundOnly bool) *fiber.Ap
 	return fiber.New(fiber.Config{
 		AppName:               "tollgate-" + name,
 		DisableStartupMessage: true,
-		// The Date header costs a formatted time per response and no client of a sidecar needs it.
-		DisableDefaultDate: true,
-		BodyLimit:          bodyLimit,
-		ReadTimeout:        s.cfg.ReadTimeout,
-		WriteTimeout:       s.cfg.WriteTimeout,
-		IdleTimeout:        s.cfg.IdleTimeout,
-		ReadBufferSize:     8 << 10,
+		// The Date header stays on: RFC 9110 requires it, and fasthttp formats it once a second.
+		BodyLimit:      bodyLimit,
+		ReadTimeout:    s.cfg.ReadTimeout,
+		WriteTimeout:   s.cfg.WriteTimeout,
+		IdleTimeout:    s.cfg.IdleTimeout,
+		ReadBufferSize: 8 << 10,
 		// fiber's default network is tcp4; the wiring may bind IPv6 loopback.
 		Network:       "tcp",
 		CaseSensitive: true,

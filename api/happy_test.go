@@ -199,24 +199,30 @@ func TestTiersDataAndOpsRoutes(t *testing.T) {
 	}
 
 	// OPA Data API: POST with input, GET without, undefined is {}.
-	in := `{"input":{"request":{"vendor_id":"1","action":"order.create"},"now":0}}`
+	// The input is the one the engine builds for a check (explain shows it), so the answer
+	// must equal the decision.
+	probe := tollgate.CheckRequest{VendorID: "1", Action: "order.create", Explain: true}
+	v1, _ := e.store.Vendor("1")
+	pd, err := e.policy.Decide(context.Background(), &tollgate.Facts{Request: &probe, Vendor: v1, Now: time.Now()})
+	must(t, err)
+	in := `{"input":` + string(pd.Explain.Input) + `}`
 	r := e.do(http.MethodPost, e.decision+"/v1/data/tollgate/decision", in)
 	var res struct {
 		Result map[string]any `json:"result"`
 	}
 	r.decode(t, &res)
-	if r.Status != http.StatusOK || res.Result["code"] != "unknown_vendor" {
+	if r.Status != http.StatusOK || res.Result["code"] != "ok" || res.Result["allow"] != true {
 		t.Fatalf("data post: %d %s", r.Status, r.Body)
 	}
 	r = e.do(http.MethodPost, e.decision+"/v1/data/tollgate/no_such_rule", in)
 	if r.Status != http.StatusOK || string(r.Body) != `{}` {
 		t.Fatalf("undefined: %d %s", r.Status, r.Body)
 	}
-	r = e.do(http.MethodGet, e.decision+"/v1/data/tollgate/known_actions", nil)
-	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"order.create"`) {
+	r = e.do(http.MethodGet, e.decision+"/v1/data/catalog/tiers", nil)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"code":"essential"`) {
 		t.Fatalf("data get: %d %s", r.Status, r.Body)
 	}
-	r = e.do(http.MethodPost, e.decision+"/v1/data/tollgate/open_statuses", "")
+	r = e.do(http.MethodPost, e.decision+"/v1/data/catalog/tiers", "")
 	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"result"`) {
 		t.Fatalf("data post without body: %d %s", r.Status, r.Body)
 	}

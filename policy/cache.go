@@ -66,6 +66,8 @@ func makeKey(gen uint64, f *tollgate.Facts, period string) cacheKey {
 }
 
 type cacheEntry struct {
+	// d is handed out by value to every hit; its pointer fields (Limit, Remaining, UpgradeTo)
+	// are shared between callers, who must treat them as read-only (as they do any decision).
 	d tollgate.Decision
 	// from and until bound the evaluation times the entry answers for, in Unix nanoseconds:
 	// [now of the evaluation, min(now+TTL, the vendor's next time boundary)).

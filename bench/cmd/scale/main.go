@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +47,7 @@ type config struct {
 	seed        uint64
 	warm        int
 	checks      int
+	rounds      int
 	writes      int
 	writeConc   int
 	startups    int
@@ -65,6 +67,13 @@ type row struct {
 	writeRPS     float64
 	writeP50     time.Duration
 	webhookProbe string
+
+	dataDir string
+	reqs    []gen.Request
+	proc    *proc.Process
+	addrs   []string
+	lat     []time.Duration
+	rpsRuns []float64
 }
 
 func main() {
@@ -77,7 +86,8 @@ func main() {
 	flag.IntVar(&cfg.chunk, "chunk", 50_000, "records per Import transaction")
 	flag.Uint64Var(&cfg.seed, "seed", 1, "generator seed")
 	flag.IntVar(&cfg.warm, "warmup", 2_000, "unmeasured checks after ready")
-	flag.IntVar(&cfg.checks, "checks", 10_000, "measured checks at concurrency 1")
+	flag.IntVar(&cfg.checks, "checks", 5_000, "measured checks at concurrency 1 per round")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "latency rounds; each round measures every size in turn")
 	flag.IntVar(&cfg.writes, "writes", 3_000, "durable usage writes (POST /v1/usage with idempotency keys)")
 	flag.IntVar(&cfg.writeConc, "write-concurrency", 16, "connections for the usage writes")
 	flag.IntVar(&cfg.startups, "startups", 3, "cold starts per size (the median is reported)")
@@ -129,22 +139,39 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	catalog := tollgate.DefaultCatalog()
 	loadBefore := report.LoadAvg()
 
-	// Baseline: an empty store, the same checks (all unknown vendors then).
-	base, err := measure(ctx, cfg, bin, work, 0, catalog, log)
-	if err != nil {
-		return fmt.Errorf("baseline: %w", err)
-	}
-	var rows []*row
-	for _, n := range cfg.sizes {
-		r, err := measure(ctx, cfg, bin, work, n, catalog, log)
+	// Phase 1, one size after the other (the others not yet running): generate, then cold
+	// starts; the last start keeps running. Size 0 is the empty-store baseline.
+	var all []*row
+	defer func() {
+		for _, r := range all {
+			r.proc.Stop(30 * time.Second)
+		}
+	}()
+	for _, n := range append([]int{0}, cfg.sizes...) {
+		r, err := prepare(ctx, cfg, bin, work, n, catalog, log)
+		if r != nil {
+			all = append(all, r)
+		}
 		if err != nil {
 			return fmt.Errorf("%d vendors: %w", n, err)
 		}
-		rows = append(rows, r)
-		if !cfg.keep {
-			_ = os.RemoveAll(filepath.Join(work, "data-"+strconv.Itoa(n)))
+	}
+	// Phase 2: latency, alternating sizes within each round, so that load from elsewhere on the
+	// machine falls on all sizes alike.
+	for round := 1; round <= cfg.rounds; round++ {
+		for _, r := range all {
+			if err := checkRound(ctx, cfg, r, log); err != nil {
+				return err
+			}
 		}
 	}
+	// Phase 3: memory after the checks, then the durable writes (they change the stores).
+	for _, r := range all {
+		if err := finish(ctx, cfg, r, log); err != nil {
+			return err
+		}
+	}
+	base, rows := all[0], all[1:]
 	md := table(cfg, base, rows, loadBefore, report.LoadAvg())
 	fmt.Print(md)
 	if cfg.out != "" {
@@ -163,9 +190,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	return nil
 }
 
-var loadSecondsRE = regexp.MustCompile(`msg="store opened".*load_seconds=([0-9.]+)`)
+var loadSecondsRE = regexp.MustCompile(`"msg":"store opened".*"load_seconds":([0-9.eE+-]+)`)
 
-func measure(ctx context.Context, cfg config, bin, work string, n int, catalog *tollgate.Catalog, log *slog.Logger) (*row, error) {
+func prepare(ctx context.Context, cfg config, bin, work string, n int, catalog *tollgate.Catalog, log *slog.Logger) (*row, error) {
 	r := &row{vendors: n}
 	dataDir := filepath.Join(work, "data-"+strconv.Itoa(n))
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -197,72 +224,88 @@ func measure(ctx context.Context, cfg config, bin, work string, n int, catalog *
 	r.fileSize = fi.Size()
 	log.Info("generated", "vendors", n, "seconds", r.genTime.Seconds(), "file_bytes", r.fileSize)
 
-	ref := max(n, 1)
-	reqs, err := gen.Requests(cfg.seed, cfg.warm+cfg.checks, ref, catalog)
-	if err != nil {
+	r.dataDir = dataDir
+	if r.reqs, err = gen.Requests(cfg.seed, cfg.warm+cfg.checks, max(n, 1), catalog); err != nil {
 		return nil, err
 	}
 	for i := 0; i < cfg.startups; i++ {
-		last := i == cfg.startups-1
-		if err := serveOnce(ctx, cfg, bin, work, dataDir, n, reqs, r, last, log); err != nil {
-			return nil, err
+		if err := startServe(ctx, bin, work, r, log); err != nil {
+			return r, err
+		}
+		if i < cfg.startups-1 {
+			r.proc.Stop(30 * time.Second)
 		}
 	}
 	return r, nil
 }
 
-// serveOnce starts tollgate serve on the store, times it to ready and, on the last start,
-// measures memory, check latency and durable writes.
-func serveOnce(ctx context.Context, cfg config, bin, work, dataDir string, n int, reqs []gen.Request, r *row, full bool, log *slog.Logger) error {
-	addrs := make([]string, 3)
-	for i := range addrs {
+// startServe starts tollgate serve on r's store and times it to ready.
+func startServe(ctx context.Context, bin, work string, r *row, log *slog.Logger) error {
+	r.addrs = make([]string, 3)
+	for i := range r.addrs {
 		var err error
-		if addrs[i], err = proc.FreeAddr(); err != nil {
+		if r.addrs[i], err = proc.FreeAddr(); err != nil {
 			return err
 		}
 	}
-	// Drop the store file from the page cache is not possible without privileges; the cold start
-	// is from a warm page cache (the file was just written), as after a container restart.
-	name := fmt.Sprintf("tollgate-%d-%d", n, len(r.coldStart))
-	p, err := proc.Start(name, filepath.Join(work, "logs"), bin, []string{"serve", "--listen", addrs[0],
-		"--webhook-listen", addrs[1], "--ops-listen", addrs[2], "--data-dir", dataDir,
+	// The page cache holds the store file (it was just written), as after a container restart
+	// on the same node; dropping it needs privileges the harness does not ask for.
+	name := fmt.Sprintf("tollgate-%d-%d", r.vendors, len(r.coldStart))
+	p, err := proc.Start(name, filepath.Join(work, "logs"), bin, []string{"serve", "--listen", r.addrs[0],
+		"--webhook-listen", r.addrs[1], "--ops-listen", r.addrs[2], "--data-dir", r.dataDir,
 		"--decision-cache-ttl", "0", "--log-level", "info"}, nil, log)
 	if err != nil {
 		return err
 	}
-	defer p.Stop(30 * time.Second)
-	ready, err := p.WaitReady(ctx, "http://"+addrs[2]+"/health/ready", 5*time.Millisecond, 60*time.Second)
+	r.proc = p
+	ready, err := p.WaitReady(ctx, "http://"+r.addrs[2]+"/health/ready", 5*time.Millisecond, 60*time.Second)
 	if err != nil {
 		return err
 	}
 	r.coldStart = append(r.coldStart, ready)
-	log.Info("ready", "vendors", n, "cold_start_ms", ready.Milliseconds())
 	if b, err := os.ReadFile(p.LogPath); err == nil {
 		if m := loadSecondsRE.FindSubmatch(b); m != nil {
 			r.loadSeconds = string(m[1])
 		}
 	}
-	if !full {
-		return nil
+	log.Info("ready", "vendors", r.vendors, "cold_start_ms", ready.Milliseconds(), "store_load_seconds", r.loadSeconds)
+	return nil
+}
+
+// checkRound runs the warmup and one measured run of checks at concurrency 1.
+func checkRound(ctx context.Context, cfg config, r *row, log *slog.Logger) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted: %w", err)
 	}
-	checks := loadgen.NewClient(loadgen.Target{Name: name, Addr: addrs[0], Path: "/v1/check",
-		Body: func(i int) []byte { return reqs[i%len(reqs)].Tollgate }}, cfg.writeConc)
-	defer checks.Close()
-	if _, err := checks.Run(1, cfg.warm, cfg.checks, 0); err != nil {
+	reqs := r.reqs
+	c := loadgen.NewClient(loadgen.Target{Name: r.proc.Name, Addr: r.addrs[0], Path: "/v1/check",
+		Body: func(i int) []byte { return reqs[i%len(reqs)].Tollgate }}, 1)
+	defer c.Close()
+	if _, err := c.Run(1, cfg.warm, cfg.checks, 0); err != nil {
 		return fmt.Errorf("warmup: %w", err)
 	}
-	res, err := checks.Run(1, cfg.checks, 0, 0)
+	res, err := c.Run(1, cfg.checks, 0, 0)
 	if err != nil {
 		return err
 	}
-	r.p50, r.p99, r.checkRPS = res.Quantile(0.5), res.Quantile(0.99), res.RPS()
-	if r.rss, err = proc.RSSBytes(p.Pid()); err != nil {
+	r.lat = append(r.lat, res.Latencies...)
+	r.rpsRuns = append(r.rpsRuns, res.RPS())
+	log.Info("checks", "vendors", r.vendors, "p50_us", res.Quantile(0.5).Microseconds(), "rps", int(res.RPS()))
+	return nil
+}
+
+// finish reads the resident memory, probes the webhook listener and measures durable writes.
+func finish(ctx context.Context, cfg config, r *row, log *slog.Logger) error {
+	slices.Sort(r.lat)
+	r.p50, r.p99 = loadgen.Quantile(r.lat, 0.5), loadgen.Quantile(r.lat, 0.99)
+	var err error
+	if r.rss, err = proc.RSSBytes(r.proc.Pid()); err != nil {
 		return err
 	}
-	log.Info("checks", "vendors", n, "p50_us", r.p50.Microseconds(), "rss_mib", r.rss>>20)
+	log.Info("memory", "vendors", r.vendors, "rss_mib", r.rss>>20)
 
 	// Webhook probe: an unsigned empty event. 503 means no receiver is wired.
-	hook := loadgen.NewClient(loadgen.Target{Name: "webhook", Addr: addrs[1], Path: "/webhooks/stripe"}, 1)
+	hook := loadgen.NewClient(loadgen.Target{Name: "webhook", Addr: r.addrs[1], Path: "/webhooks/stripe"}, 1)
 	status, body, err := hook.Do([]byte(`{}`))
 	hook.Close()
 	if err != nil {
@@ -276,11 +319,12 @@ func serveOnce(ctx context.Context, cfg config, bin, work, dataDir string, n int
 	_ = json.Unmarshal(body, &eb)
 	r.webhookProbe = fmt.Sprintf("%d %s", status, eb.Error.Message)
 
+	n := r.vendors
 	if n == 0 || cfg.writes == 0 {
 		return nil
 	}
 	prefix := "scale-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
-	writes := loadgen.NewClient(loadgen.Target{Name: "usage", Addr: addrs[0], Path: "/v1/usage",
+	writes := loadgen.NewClient(loadgen.Target{Name: "usage", Addr: r.addrs[0], Path: "/v1/usage",
 		Body: func(i int) []byte {
 			return []byte(`{"vendor_id":"` + gen.VendorID((i*7919)%n) + `","metric":"orders","delta":1,"idempotency_key":"` +
 				prefix + strconv.Itoa(i) + `"}`)
@@ -292,5 +336,5 @@ func serveOnce(ctx context.Context, cfg config, bin, work, dataDir string, n int
 	}
 	r.writeRPS, r.writeP50 = wres.RPS(), wres.Quantile(0.5)
 	log.Info("writes", "vendors", n, "rps", int(r.writeRPS))
-	return nil
+	return ctx.Err()
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,15 +21,15 @@ func table(cfg config, base *row, rows []*row, loadBefore, loadAfter string) str
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "## tollgate at scale\n\nMachine: %s (host %s). Load average (1/5/15 min) at start: %s; at end: %s (the machine is shared; a load above the CPU count means the figures include waiting for a CPU).\n\n", report.Machine(), host, loadBefore, loadAfter)
-	fmt.Fprintf(&b, "Each population is generated through cache.Open + Store.Import in chunks of %d records (one transaction each), then served by `tollgate serve --decision-cache-ttl 0` (every check evaluated, so the latency does not depend on cache hits, which differ with the vendor count). Cold start: process start to the first 200 of /health/ready, median of %d starts (page cache warm: the file was just written). RSS: VmRSS after ready, %d warmup and %d measured checks; per vendor = (RSS − RSS of an empty store, %s) / vendors. Latency: POST /v1/check at concurrency 1 over loopback, keep-alive, the compare mix. Durable writes: POST /v1/usage with a fresh idempotency key each, %d requests at concurrency %d (each acknowledged after an fsync'd group commit).\n\n",
-		cfg.chunk, cfg.startups, cfg.warm, cfg.checks, report.Bytes(base.rss), cfg.writes, cfg.writeConc)
+	fmt.Fprintf(&b, "Each population is generated through cache.Open + Store.Import in chunks of %d records (one transaction each), then served by `tollgate serve --decision-cache-ttl 0` (every check evaluated, so the latency does not depend on cache hits, which differ with the vendor count). Cold start: process start to the first 200 of /health/ready, median of %d starts (page cache warm: the file was just written). All sizes then run side by side (idle while another is driven). Latency: POST /v1/check at concurrency 1 over loopback, keep-alive, the compare mix over each population; %d rounds, each running every size in turn (%d warmup + %d measured checks), p50/p99 over all measured checks. RSS: VmRSS after those checks; per vendor = (RSS − RSS of an empty store run the same way, %s) / vendors. Durable writes: POST /v1/usage with a fresh idempotency key each, %d requests at concurrency %d (each acknowledged after an fsync'd group commit).\n\n",
+		cfg.chunk, cfg.startups, cfg.rounds, cfg.warm, cfg.checks, report.Bytes(base.rss), cfg.writes, cfg.writeConc)
 	fmt.Fprintf(&b, "| vendors | generate (Import) | bbolt file | cold start to ready (store load) | RSS | RSS / vendor | check p50 | check p99 | p50 vs %d | durable usage writes/s (p50) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", rows[0].vendors)
 	ref := rows[0].p50
 	for _, r := range rows {
 		per := float64(r.rss-base.rss) / float64(r.vendors)
-		fmt.Fprintf(&b, "| %d | %.1f s (%.0f/s) | %s | %s (%s s) | %s | %.0f B | %s | %s | %+.1f%% | %.0f (%s) |\n",
+		fmt.Fprintf(&b, "| %d | %.1f s (%.0f/s) | %s | %s (%s) | %s | %.0f B | %s | %s | %+.1f%% | %.0f (%s) |\n",
 			r.vendors, r.genTime.Seconds(), float64(r.vendors)/r.genTime.Seconds(), report.Bytes(r.fileSize),
-			report.Dur(median(r.coldStart)), r.loadSeconds, report.Bytes(r.rss), per,
+			report.Dur(median(r.coldStart)), loadStr(r.loadSeconds), report.Bytes(r.rss), per,
 			report.Dur(r.p50), report.Dur(r.p99), 100*(float64(r.p50)/float64(ref)-1), r.writeRPS, report.Dur(r.writeP50))
 	}
 	last := rows[len(rows)-1]
@@ -50,8 +51,8 @@ func table(cfg config, base *row, rows []*row, loadBefore, loadAfter string) str
 		}
 		fmt.Fprintf(&b, " %d: %s;", r.vendors, strings.Join(ms, ", "))
 	}
-	fmt.Fprintf(&b, "\n\nCommand: `go run ./bench/cmd/scale` (flags: -sizes %s -chunk %d -warmup %d -checks %d -writes %d -write-concurrency %d -startups %d).\n",
-		joinSizes(rows), cfg.chunk, cfg.warm, cfg.checks, cfg.writes, cfg.writeConc, cfg.startups)
+	fmt.Fprintf(&b, "\n\nCommand: `go run ./bench/cmd/scale` (flags: -sizes %s -chunk %d -rounds %d -warmup %d -checks %d -writes %d -write-concurrency %d -startups %d).\n",
+		joinSizes(rows), cfg.chunk, cfg.rounds, cfg.warm, cfg.checks, cfg.writes, cfg.writeConc, cfg.startups)
 	return b.String()
 }
 
@@ -68,4 +69,12 @@ func joinSizes(rows []*row) string {
 		s = append(s, fmt.Sprint(r.vendors))
 	}
 	return strings.Join(s, ",")
+}
+
+func loadStr(s string) string {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return "?"
+	}
+	return report.Dur(time.Duration(v * float64(time.Second)))
 }

@@ -18,7 +18,7 @@ func (s *Server) handlePutVendor(c *fiber.Ctx) error {
 		return s.writeError(c, err)
 	}
 	var sub tollgate.Subscription
-	if err := decodeJSON(c.Body(), &sub, decodeOptions{}); err != nil {
+	if err := decodeBody(c, &sub, decodeOptions{}); err != nil {
 		return s.writeError(c, err)
 	}
 	switch sub.VendorID {
@@ -93,7 +93,7 @@ func (s *Server) handlePatchOverrides(c *fiber.Ctx) error {
 		return s.writeError(c, err)
 	}
 	var patch overridesPatch
-	if err := decodeJSON(c.Body(), &patch, decodeOptions{}); err != nil {
+	if err := decodeBody(c, &patch, decodeOptions{}); err != nil {
 		return s.writeError(c, err)
 	}
 	if patch == nil {

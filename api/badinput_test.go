@@ -64,6 +64,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{name: "negative count", path: "/v1/check", body: `{"vendor_id":"1","action":"product.add","count":-3}`, status: 400, code: "invalid", message: "count: must be >= 0"},
 		{name: "unknown field in check", path: "/v1/check", body: check(`,"qty":5,"consume":true`), status: 400, code: "invalid", message: `body: unknown field "qty"`},
 		{name: "consume on product.add", path: "/v1/check", body: `{"vendor_id":"1","action":"product.add","consume":true}`, status: 400, code: "invalid", message: "consume: is only valid for order.create"},
+		{name: "compressed body", path: "/v1/check", body: "\x1f\x8b\x08\x00", header: []string{"Content-Encoding", "gzip"}, status: 400, code: "invalid", message: "Content-Encoding: compressed request bodies are not accepted"},
 		{name: "deep nesting", path: "/v1/check", body: deep, status: 400, code: "invalid", message: "body: nested deeper than"},
 		{name: "oversized body", path: "/v1/check", announce: api.DefaultBodyLimit + 1, status: 413, code: "too_large", message: "body: exceeds"},
 
@@ -107,6 +108,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 
 		{name: "webhook bad signature", listener: "webhook", path: "/webhooks/stripe", body: `{"id":"evt_1","type":"x"}`, header: []string{"Stripe-Signature", "t=1,v1=bad"}, status: 400, code: "unauthorized", message: "Stripe-Signature"},
 		{name: "webhook bad payload", listener: "webhook", path: "/webhooks/stripe", body: `nope`, header: []string{"Stripe-Signature", "t=1,v1=good"}, status: 400, code: "invalid", message: "body:"},
+		{name: "webhook compressed", listener: "webhook", path: "/webhooks/stripe", body: "\x1f\x8b", header: []string{"Stripe-Signature", "t=1,v1=good", "Content-Encoding", "br"}, status: 400, code: "invalid", message: "Content-Encoding:"},
 		{name: "webhook wrong method", listener: "webhook", method: "GET", path: "/webhooks/stripe", status: 404, code: "not_found", message: "path: no route"},
 		{name: "webhook other route", listener: "webhook", path: "/v1/check", body: check(``), status: 404, code: "not_found", message: "path: no route"},
 		{name: "webhook oversized", listener: "webhook", path: "/webhooks/stripe", announce: api.DefaultWebhookBodyLimit + 1, header: []string{"Stripe-Signature", "t=1,v1=good"}, status: 413, code: "too_large", message: "body: exceeds"},

@@ -17,7 +17,7 @@ func (s *Server) handleCheck(c *fiber.Ctx) error {
 	// The Checker and Evaluator do not keep the request after Check returns (the Evaluator
 	// contract hands it over only for the call), so the struct can be reused.
 	defer func() { *req = tollgate.CheckRequest{}; s.reqPool.Put(req) }()
-	if err := decodeJSON(c.Body(), req, decodeOptions{}); err != nil {
+	if err := decodeBody(c, req, decodeOptions{}); err != nil {
 		return s.writeError(c, err)
 	}
 	if err := req.Validate(); err != nil {
@@ -65,7 +65,7 @@ type batchRequest struct {
 // consumes already made by earlier entries are reported rather than hidden behind a 500.
 func (s *Server) handleCheckBatch(c *fiber.Ctx) error {
 	var br batchRequest
-	if err := decodeJSON(c.Body(), &br, decodeOptions{}); err != nil {
+	if err := decodeBody(c, &br, decodeOptions{}); err != nil {
 		return s.writeError(c, err)
 	}
 	if br.Checks == nil {

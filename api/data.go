@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,9 +33,9 @@ func (s *Server) handleData(c *fiber.Ctx) error {
 	}
 	path = strings.Trim(path, "/")
 	var input any
-	if c.Method() == fiber.MethodPost && len(strings.TrimSpace(string(c.Body()))) > 0 {
+	if c.Method() == fiber.MethodPost && len(bytes.TrimSpace(c.Request().Body())) > 0 {
 		var req dataRequest
-		if err := decodeJSON(c.Body(), &req, decodeOptions{allowUnknown: true, useNumber: true}); err != nil {
+		if err := decodeBody(c, &req, decodeOptions{allowUnknown: true, useNumber: true}); err != nil {
 			return writeJSON(c, http.StatusBadRequest, opaError{Code: "invalid_parameter", Message: tollgate.ErrorMessage(err)})
 		}
 		if req.Input != nil {

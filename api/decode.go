@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	"github.com/tollgate-pdp/tollgate"
 )
 
@@ -221,4 +223,23 @@ func checkDepth(b []byte, max int) error {
 		}
 	}
 	return nil
+}
+
+// requestBody returns the raw request body. fiber's Ctx.Body would inflate a gzip or brotli
+// body with no bound (a small compressed body could expand to gigabytes past the body limit),
+// so compressed bodies are refused instead; no client of a sidecar needs them.
+func requestBody(c *fiber.Ctx) ([]byte, error) {
+	if enc := c.Request().Header.Peek(fiber.HeaderContentEncoding); len(enc) > 0 && !strings.EqualFold(string(enc), "identity") {
+		return nil, tollgate.FieldErrorf("Content-Encoding", "compressed request bodies are not accepted, got %s", truncateQuoted(string(enc)))
+	}
+	return c.Request().Body(), nil
+}
+
+// decodeBody decodes the request body into v (see decodeJSON).
+func decodeBody(c *fiber.Ctx, v any, o decodeOptions) error {
+	body, err := requestBody(c)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(body, v, o)
 }

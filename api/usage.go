@@ -10,7 +10,7 @@ import (
 // check. Unknown vendors are 404 (the Checker reports ENotFound).
 func (s *Server) handleUsage(c *fiber.Ctx) error {
 	var inc tollgate.UsageIncrement
-	if err := decodeJSON(c.Body(), &inc, decodeOptions{}); err != nil {
+	if err := decodeBody(c, &inc, decodeOptions{}); err != nil {
 		return s.writeError(c, err)
 	}
 	if err := inc.Validate(); err != nil {

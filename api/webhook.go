@@ -29,7 +29,11 @@ func (s *Server) handleStripeWebhook(c *fiber.Ctx) error {
 	}
 	// The body is copied: the receiver may keep it (event log) beyond this request, and
 	// fasthttp reuses the request buffer.
-	payload := append([]byte(nil), c.Body()...)
+	body, err := requestBody(c)
+	if err != nil {
+		return s.writeError(c, err)
+	}
+	payload := append([]byte(nil), body...)
 	sig := c.Get("Stripe-Signature")
 	res, err := s.cfg.Webhooks.Receive(c.UserContext(), payload, sig)
 	if err != nil {

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Offline validation of deploy/ (what CI runs; `make deploy-check`):
+#   1. the static binary, built exactly as deploy/Dockerfile builds it (CI has no Docker engine);
+#   2. pinned kustomize, helm and promtool, installed with `go install` (cached per version);
+#   3. kustomize build of the example overlay, helm lint --strict, helm template (defaults and
+#      ci/full-values.yaml), promtool check + test rules;
+#   4. go test ./deploy/... on the rendered output (strict decoding into the Kubernetes and
+#      Prometheus Operator Go types, pod shape, rules, dashboard metrics).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KUSTOMIZE_VERSION=v5.8.1   # v5.8.3 needs Go 1.27 (kustomize/api v0.21.3)
+HELM_VERSION=v3.22.0
+PROMETHEUS_VERSION=v0.316.0 # promtool of Prometheus 3.x, as published on the Go module proxy
+TOOLS_DIR="${DEPLOY_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate-deploy-tools}"
+
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+VERSION="${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}"
+
+step() { printf '\n== %s\n' "$*"; }
+
+# install NAME PACKAGE VERSION: go install into $TOOLS_DIR/NAME-VERSION unless already there.
+install() {
+	local name=$1 pkg=$2 version=$3 dir="$TOOLS_DIR/$1-$3"
+	if [[ ! -x "$dir/$name" ]]; then
+		local start=$SECONDS
+		GOBIN="$dir" CGO_ENABLED=0 go install "$pkg@$version"
+		echo "installed $name $version in $((SECONDS - start))s"
+	fi
+	printf '%s' "$dir/$name"
+}
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+step "static binary (the Dockerfile's build, without Docker)"
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o "$work/tollgate" ./cmd/tollgate
+"$work/tollgate" version
+if command -v file >/dev/null 2>&1; then
+	file "$work/tollgate" | tee /dev/stderr | grep -q 'statically linked' || { echo "not a static binary"; exit 1; }
+fi
+
+step "tools"
+KUSTOMIZE="$(install kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION")"
+HELM="$(install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION")"
+PROMTOOL="$(install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION")"
+"$KUSTOMIZE" version
+"$HELM" version --short
+"$PROMTOOL" --version | head -1
+
+step "kustomize build deploy/kubernetes/overlays/example"
+"$KUSTOMIZE" build deploy/kubernetes/overlays/example >"$work/kustomize.yaml"
+grep -c '^kind:' "$work/kustomize.yaml" | sed 's/^/objects: /'
+
+step "helm lint --strict + helm template"
+chart=deploy/helm/tollgate
+"$HELM" lint --strict "$chart"
+"$HELM" lint --strict "$chart" -f "$chart/ci/full-values.yaml"
+"$HELM" template tollgate "$chart" --namespace shop >"$work/helm.yaml"
+"$HELM" template tollgate "$chart" --namespace shop -f "$chart/ci/full-values.yaml" >"$work/helm-full.yaml"
+grep -c '^kind:' "$work/helm.yaml" | sed 's/^/objects (defaults): /'
+grep -c '^kind:' "$work/helm-full.yaml" | sed 's/^/objects (full values): /'
+
+step "promtool check rules + test rules"
+"$PROMTOOL" check rules deploy/prometheus/tollgate-rules.yaml
+(cd deploy/prometheus && "$PROMTOOL" test rules tollgate-rules_test.yaml)
+
+step "go test ./deploy/..."
+TOLLGATE_KUSTOMIZE_OUT="$work/kustomize.yaml" \
+TOLLGATE_HELM_OUT="$work/helm.yaml" \
+TOLLGATE_HELM_FULL_OUT="$work/helm-full.yaml" \
+TOLLGATE_DEPLOY_REQUIRE_RENDERED=1 \
+	go test -count=1 -v ./deploy/... 2>&1 | tee "$work/go-test.log" | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+deploy_test)' || true
+grep -qE '^ok\s' "$work/go-test.log" || { cat "$work/go-test.log"; exit 1; }
+echo "deploy-check: all passed"

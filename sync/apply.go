@@ -14,18 +14,20 @@ import (
 
 // Kinds of the small key-value tables the sync keeps in the store (tollgate.StripeTx).
 const (
-	kindMarks         = "marks"            // "<object kind>:<id>" -> 8-byte created of the last applied event
-	kindLinkMeta      = "link_meta"        // customer id -> vendor id (customer metadata.vendor_id)
-	kindLinkCheckout  = "link_checkout"    // customer id -> vendor id (checkout client_reference_id)
-	kindDeleted       = "customer_deleted" // customer id -> 8-byte created of customer.deleted
-	kindPending       = "pending"          // customer id -> JSON map[sub id]snapshot, subscriptions without a vendor yet
-	kindSubs          = "subscriptions"    // sub id -> JSON snapshot (vendor, customer, created, raw object)
-	kindVendorSubs    = "vendor_subs"      // vendor id -> JSON []sub id
-	kindCards         = "cards"            // sub id 0x00 payment method id -> 8-byte earliest created seen
-	kindPayments      = "payments"         // sub id -> JSON paymentState
-	kindCatalog       = "catalog"          // tier code 0x00 product|monthly|annual, "addon:<code>" 0x00 price -> Stripe id
-	kindCursor        = "cursor"           // "events" -> JSON pollCursor
-	maxVendorAttempts = 5
+	kindMarks           = "marks"            // "<object kind>:<id>" -> 8-byte created of the last applied event
+	kindLinkMeta        = "link_meta"        // customer id -> vendor id (customer metadata.vendor_id)
+	kindLinkCheckout    = "link_checkout"    // customer id -> vendor id (checkout client_reference_id)
+	kindDeleted         = "customer_deleted" // customer id -> 8-byte created of customer.deleted
+	kindPending         = "pending"          // customer id -> JSON map[sub id]snapshot, subscriptions without a vendor yet
+	kindSubs            = "subscriptions"    // sub id -> JSON snapshot (vendor, customer, created, raw object)
+	kindVendorSubs      = "vendor_subs"      // vendor id -> JSON []sub id
+	kindCustomerSubs    = "customer_subs"    // customer id -> JSON []sub id (applied, with a vendor)
+	kindPendingInvoices = "pending_invoices" // customer id -> JSON []parkedInvoice, invoices without a vendor yet
+	kindCards           = "cards"            // sub id 0x00 payment method id -> 8-byte earliest created seen
+	kindPayments        = "payments"         // sub id -> JSON paymentState
+	kindCatalog         = "catalog"          // tier code 0x00 product|monthly|annual, "addon:<code>" 0x00 price -> Stripe id
+	kindCursor          = "cursor"           // "events" -> JSON pollCursor
+	maxVendorAttempts   = 5
 )
 
 // snapshot is the newest applied state of one Stripe subscription.
@@ -198,9 +200,26 @@ func (s *Syncer) targetVendor(tx tollgate.StripeTx, ev *Event, d *decoded) (stri
 			}
 			return get(tx, kindLinkCheckout, d.customer.ID)
 		}
-		return linkOf(tx, d.customer.ID)
+		return customerVendor(tx, d.customer.ID)
 	}
 	return "", nil
+}
+
+// customerVendor is the vendor a customer belongs to: its link, else the vendor of its
+// subscriptions.
+func customerVendor(tx tollgate.StripeTx, customer string) (string, error) {
+	if v, err := linkOf(tx, customer); err != nil || v != "" {
+		return v, err
+	}
+	var subs []string
+	if _, err := getJSON(tx, kindCustomerSubs, customer, &subs); err != nil || len(subs) == 0 {
+		return "", err
+	}
+	var snap snapshot
+	if _, err := getJSON(tx, kindSubs, subs[0], &snap); err != nil {
+		return "", err
+	}
+	return snap.Vendor, nil
 }
 
 func checkoutVendor(cs *CheckoutSession) string {
@@ -265,15 +284,17 @@ func (h *handler) handle(d *decoded) (*tollgate.Subscription, error) {
 
 // order implements the ordering rule for one object: apply unless an event with a later
 // created was already applied to it; equal created times tie, and the later arrival wins.
-func (h *handler) order(key string) (apply, tie bool, err error) {
+func (h *handler) order(key string) (apply, tie bool, err error) { return h.orderAt(key, h.ev.Created) }
+
+func (h *handler) orderAt(key string, created int64) (apply, tie bool, err error) {
 	last, ok, err := getInt(h.tx, kindMarks, key)
 	if err != nil {
 		return false, false, err
 	}
-	if ok && h.ev.Created < last {
+	if ok && created < last {
 		return false, false, nil
 	}
-	return true, ok && h.ev.Created == last, putInt(h.tx, kindMarks, key, h.ev.Created)
+	return true, ok && created == last, putInt(h.tx, kindMarks, key, created)
 }
 
 func (h *handler) subscription(sub *Subscription) (*tollgate.Subscription, error) {
@@ -330,6 +351,9 @@ func (h *handler) subscription(sub *Subscription) (*tollgate.Subscription, error
 	}
 	snap.Vendor = vendor
 	if err := h.storeSnapshot(sub.ID, snap); err != nil {
+		return nil, err
+	}
+	if err := h.unparkInvoices(sub.Customer.ID, vendor); err != nil {
 		return nil, err
 	}
 	return h.compose(vendor)
@@ -397,6 +421,19 @@ func (h *handler) unpark(customer, vendor string) (bool, error) {
 func (h *handler) storeSnapshot(subID string, snap snapshot) error {
 	if err := putJSON(h.tx, kindSubs, subID, snap); err != nil {
 		return err
+	}
+	if snap.Customer != "" {
+		var subs []string
+		if _, err := getJSON(h.tx, kindCustomerSubs, snap.Customer, &subs); err != nil {
+			return err
+		}
+		if !slices.Contains(subs, subID) {
+			subs = append(subs, subID)
+			slices.Sort(subs)
+			if err := putJSON(h.tx, kindCustomerSubs, snap.Customer, subs); err != nil {
+				return err
+			}
+		}
 	}
 	var ids []string
 	if _, err := getJSON(h.tx, kindVendorSubs, snap.Vendor, &ids); err != nil {
@@ -522,63 +559,131 @@ func (h *handler) invoice(inv *Invoice) (*tollgate.Subscription, error) {
 		return nil, err
 	}
 	if vendor == "" {
-		h.failed("invoice %s: no vendor (no metadata.vendor_id, subscription %q and customer %q unknown)", inv.ID, inv.SubscriptionID(), inv.Customer.ID)
+		if inv.Customer.ID != "" {
+			var parked []parkedInvoice
+			if _, err := getJSON(h.tx, kindPendingInvoices, inv.Customer.ID, &parked); err != nil {
+				return nil, err
+			}
+			parked = append(parked, parkedInvoice{Type: h.ev.Type, Created: h.ev.Created, Raw: h.ev.Data.Object})
+			if err := putJSON(h.tx, kindPendingInvoices, inv.Customer.ID, parked); err != nil {
+				return nil, err
+			}
+		}
+		h.failed("invoice %s: no vendor yet (no metadata.vendor_id, subscription %q and customer %q unknown); kept until the customer is linked", inv.ID, inv.SubscriptionID(), inv.Customer.ID)
 		return nil, nil
 	}
 	if err := h.touch(vendor); err != nil {
 		return nil, err
 	}
-	changed := false
-	payErr := ""
-	if h.ev.Type == "invoice.payment_failed" {
-		payErr = inv.PaymentError()
-		if payErr == "" {
-			payErr = fmt.Sprintf("payment failed (attempt %d)", inv.AttemptCount)
-		}
-	}
-	if apply, _, err := h.order("invoice:" + inv.ID); err != nil {
+	changed, pay, err := h.applyInvoice(inv, h.ev.Type, h.ev.Created, vendor)
+	if err != nil {
 		return nil, err
-	} else if apply {
-		if err := h.tx.PutInvoice(mapInvoice(inv, vendor, payErr)); err != nil {
-			return nil, err
-		}
-		changed = true
-	}
-	var next *tollgate.Subscription
-	subID := inv.SubscriptionID()
-	if subID != "" && (h.ev.Type == "invoice.paid" || h.ev.Type == "invoice.payment_failed" || h.ev.Type == "invoice.payment_succeeded") {
-		apply, _, err := h.order("payment:" + subID)
-		if err != nil {
-			return nil, err
-		}
-		if apply {
-			pay := paymentState{}
-			if h.ev.Type == "invoice.payment_failed" {
-				pay = paymentState{RetryCount: inv.AttemptCount, LastError: payErr}
-			}
-			if err := putJSON(h.tx, kindPayments, subID, pay); err != nil {
-				return nil, err
-			}
-			changed = true
-			if next, err = h.compose(vendor); err != nil {
-				return nil, err
-			}
-			if next == nil && h.cur != nil && (h.cur.Subscription.StripeSubscriptionID == subID) {
-				c := h.cur.Subscription
-				c.AddOns = slices.Clone(c.AddOns)
-				c.PaymentRetryCount, c.LastPaymentError = pay.RetryCount, pay.LastError
-				next = &c
-			}
-		}
 	}
 	if !changed {
 		h.ignored("older than the last applied event of invoice %s", inv.ID)
 		return nil, nil
 	}
-	if h.a.outcome == "" {
-		h.a.outcome = tollgate.OutcomeProcessed
+	h.a.outcome = tollgate.OutcomeProcessed
+	if pay == nil {
+		return nil, nil
+	}
+	next, err := h.compose(vendor)
+	if err != nil {
+		return nil, err
+	}
+	subID := inv.SubscriptionID()
+	if next == nil && h.cur != nil && h.cur.Subscription.StripeSubscriptionID == subID {
+		// a vendor imported with its Stripe ids, of which no subscription event was seen yet
+		c := h.cur.Subscription
+		c.AddOns = slices.Clone(c.AddOns)
+		c.PaymentRetryCount, c.LastPaymentError = pay.RetryCount, pay.LastError
+		next = &c
 	}
 	return next, nil
+}
+
+// parkedInvoice is an invoice event that arrived before its vendor was known.
+type parkedInvoice struct {
+	Type    string          `json:"type"`
+	Created int64           `json:"created"`
+	Raw     json.RawMessage `json:"raw"`
+}
+
+// applyInvoice writes the billing row and the subscription's payment state, each under its
+// own ordering mark. pay is the new payment state when it changed.
+func (h *handler) applyInvoice(inv *Invoice, typ string, created int64, vendor string) (changed bool, pay *paymentState, err error) {
+	payErr := ""
+	if typ == "invoice.payment_failed" {
+		payErr = inv.PaymentError()
+		if payErr == "" {
+			payErr = fmt.Sprintf("payment failed (attempt %d)", inv.AttemptCount)
+		}
+	}
+	if apply, _, err := h.orderAt("invoice:"+inv.ID, created); err != nil {
+		return false, nil, err
+	} else if apply {
+		if err := h.tx.PutInvoice(mapInvoice(inv, vendor, payErr)); err != nil {
+			return false, nil, err
+		}
+		changed = true
+	}
+	subID := inv.SubscriptionID()
+	if subID == "" || (typ != "invoice.paid" && typ != "invoice.payment_failed" && typ != "invoice.payment_succeeded") {
+		return changed, nil, nil
+	}
+	apply, _, err := h.orderAt("payment:"+subID, created)
+	if err != nil || !apply {
+		return changed, nil, err
+	}
+	p := paymentState{}
+	if typ == "invoice.payment_failed" {
+		p = paymentState{RetryCount: inv.AttemptCount, LastError: payErr}
+	}
+	if err := putJSON(h.tx, kindPayments, subID, p); err != nil {
+		return false, nil, err
+	}
+	return true, &p, nil
+}
+
+// unparkInvoices applies the customer's parked invoices that now resolve to vendor.
+func (h *handler) unparkInvoices(customer, vendor string) error {
+	var parked []parkedInvoice
+	if ok, err := getJSON(h.tx, kindPendingInvoices, customer, &parked); err != nil || !ok {
+		return err
+	}
+	slices.SortStableFunc(parked, func(a, b parkedInvoice) int { return cmpInt(a.Created, b.Created) })
+	var keep []parkedInvoice
+	for _, p := range parked {
+		var inv Invoice
+		if err := json.Unmarshal(p.Raw, &inv); err != nil {
+			continue
+		}
+		v, err := invoiceVendor(h.tx, &inv)
+		if err != nil {
+			return err
+		}
+		if v != vendor {
+			keep = append(keep, p)
+			continue
+		}
+		if _, _, err := h.applyInvoice(&inv, p.Type, p.Created, vendor); err != nil {
+			return err
+		}
+	}
+	if len(keep) == 0 {
+		return h.tx.Delete(kindPendingInvoices, customer)
+	}
+	return putJSON(h.tx, kindPendingInvoices, customer, keep)
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func mapInvoice(inv *Invoice, vendor, payErr string) *tollgate.Invoice {
@@ -648,6 +753,9 @@ func (h *handler) relink(customer string) (*tollgate.Subscription, error) {
 	if _, err := h.unpark(customer, target); err != nil {
 		return nil, err
 	}
+	if err := h.unparkInvoices(customer, target); err != nil {
+		return nil, err
+	}
 	return h.compose(target)
 }
 
@@ -687,7 +795,7 @@ func (h *handler) customerDeleted(c *Customer) (*tollgate.Subscription, error) {
 	if err := putInt(h.tx, kindDeleted, c.ID, h.ev.Created); err != nil {
 		return nil, err
 	}
-	vendor, err := linkOf(h.tx, c.ID)
+	vendor, err := customerVendor(h.tx, c.ID)
 	if err != nil {
 		return nil, err
 	}

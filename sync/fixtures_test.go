@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	gosync "sync"
 	"testing"
 )
 
@@ -23,17 +24,11 @@ var fixtureFiles = map[string]string{
 // generic map the test can edit.
 func fixture(t testing.TB, era, resource string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "stripe", fixtureFiles[era]))
+	docs, err := loadFixtures()
 	if err != nil {
-		t.Fatalf("read fixtures: %v", err)
+		t.Fatal(err)
 	}
-	var doc struct {
-		Resources map[string]json.RawMessage `json:"resources"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("decode fixtures: %v", err)
-	}
-	r, ok := doc.Resources[resource]
+	r, ok := docs[era][resource]
 	if !ok {
 		t.Fatalf("no fixture %q in era %s", resource, era)
 	}
@@ -43,6 +38,25 @@ func fixture(t testing.TB, era, resource string) map[string]any {
 	}
 	return m
 }
+
+// loadFixtures reads both fixture files once per test binary (they are read-only inputs).
+var loadFixtures = gosync.OnceValues(func() (map[string]map[string]json.RawMessage, error) {
+	out := map[string]map[string]json.RawMessage{}
+	for era, file := range fixtureFiles {
+		raw, err := os.ReadFile(filepath.Join("testdata", "stripe", file))
+		if err != nil {
+			return nil, fmt.Errorf("read fixtures: %w", err)
+		}
+		var doc struct {
+			Resources map[string]json.RawMessage `json:"resources"`
+		}
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return nil, fmt.Errorf("decode fixtures %s: %w", file, err)
+		}
+		out[era] = doc.Resources
+	}
+	return out, nil
+})
 
 // event wraps an object in the envelope of Stripe's own event fixture.
 func event(t testing.TB, era, id, typ string, created int64, obj map[string]any) map[string]any {

@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -264,4 +267,80 @@ func skipUnlessMeasuring(t *testing.T) {
 	if os.Getenv("TOLLGATE_BENCH_MEASURE") == "" {
 		t.Skip("measurement; set TOLLGATE_BENCH_MEASURE=1")
 	}
+}
+
+// bigStore generates TOLLGATE_BENCH_VENDORS (default 200,000) vendors once per test binary.
+func bigStore(tb testing.TB) (string, int) {
+	tb.Helper()
+	n := 200_000
+	if v, err := strconv.Atoi(os.Getenv("TOLLGATE_BENCH_VENDORS")); err == nil && v > 0 {
+		n = v
+	}
+	path := filepath.Join(os.TempDir(), "tollgate-bench-profile-"+strconv.Itoa(n)+".db")
+	if _, err := os.Stat(path); err == nil {
+		return path, n
+	}
+	ctx := context.Background()
+	tmp := path + ".tmp"
+	_ = os.Remove(tmp)
+	st, err := cache.Open(ctx, cache.Options{Path: tmp})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := gen.Populate(ctx, st, gen.Mix{Seed: 1}, n, 50_000, time.Now()); err != nil {
+		tb.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		tb.Fatal(err)
+	}
+	return path, n
+}
+
+// BenchmarkStoreOpen is the cold start's store load (cache.Open of a populated store); with
+// -cpuprofile it shows where the load time goes. It reports ns/vendor.
+func BenchmarkStoreOpen(b *testing.B) {
+	path, n := bigStore(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := cache.Open(ctx, cache.Options{Path: path})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.VendorCount() != n {
+			b.Fatalf("%d vendors, want %d", st.VendorCount(), n)
+		}
+		st.Close()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/vendor")
+}
+
+// TestStoreHeapPerVendor reports the live heap per vendor after Open (after a full GC), and
+// what the Go runtime holds beyond it (the gap to resident memory).
+func TestStoreHeapPerVendor(t *testing.T) {
+	skipUnlessMeasuring(t)
+	path, n := bigStore(t)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	st, err := cache.Open(context.Background(), cache.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var peak runtime.MemStats
+	runtime.ReadMemStats(&peak)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	live := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d vendors: live heap %.0f B/vendor after GC; before that GC: heap in use %.0f B/vendor, total allocated during Open %.0f B/vendor; heap sys %.0f B/vendor (what the runtime has mapped)",
+		n, float64(live)/float64(n), float64(int64(peak.HeapInuse)-int64(before.HeapInuse))/float64(n),
+		float64(peak.TotalAlloc-before.TotalAlloc)/float64(n), float64(after.HeapSys-before.HeapSys)/float64(n))
+	var v *tollgate.VendorState
+	st.ForEachVendor(func(s *tollgate.VendorState) bool { v = s; return false })
+	t.Logf("VendorState struct: %d B (Subscription %d B, Usage %d B) plus its strings, *time.Time and *int64 fields, Usage.Periods backing array and the map entry",
+		unsafe.Sizeof(*v), unsafe.Sizeof(v.Subscription), unsafe.Sizeof(v.Usage))
 }

@@ -51,6 +51,7 @@ type applied struct {
 	catalogChanged bool
 	tie            bool
 	refetch        string // "subscriptions/<id>" to settle a tie from the API
+	detail         string // the recorded error or reason, if any
 }
 
 // vendorMismatch aborts a transaction whose event turned out to touch another vendor than the
@@ -148,6 +149,7 @@ func (s *Syncer) applyEvent(ctx context.Context, ev *Event, source string, seale
 			}
 			rec.Status = a.outcome
 			rec.Error = sanitize(rec.Error)
+			a.detail = rec.Error
 			if rec.VendorID == "" {
 				rec.VendorID = a.vendor
 			}

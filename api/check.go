@@ -17,8 +17,15 @@ func (s *Server) handleCheck(c *fiber.Ctx) error {
 	// The Checker and Evaluator do not keep the request after Check returns (the Evaluator
 	// contract hands it over only for the call), so the struct can be reused.
 	defer func() { *req = tollgate.CheckRequest{}; s.reqPool.Put(req) }()
-	if err := decodeBody(c, req, decodeOptions{}); err != nil {
+	body, err := requestBody(c)
+	if err != nil {
 		return s.writeError(c, err)
+	}
+	if !decodeCheckFast(body, req) {
+		*req = tollgate.CheckRequest{}
+		if err := decodeJSON(body, req, decodeOptions{}); err != nil {
+			return s.writeError(c, err)
+		}
 	}
 	if err := req.Validate(); err != nil {
 		return s.writeError(c, err)

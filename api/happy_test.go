@@ -227,6 +227,11 @@ func TestTiersDataAndOpsRoutes(t *testing.T) {
 		t.Fatalf("data post without body: %d %s", r.Status, r.Body)
 	}
 
+	r = e.do(http.MethodPost, e.decision+"/v1/data", `{"input":{}}`)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"catalog"`) {
+		t.Fatalf("whole data: %d %.200s", r.Status, r.Body)
+	}
+
 	// Webhooks.
 	r = e.do(http.MethodPost, e.webhook+"/webhooks/stripe", `{"id":"evt_1","type":"invoice.paid"}`, "Stripe-Signature", "t=1,v1=good")
 	if r.Status != http.StatusOK || string(r.Body) != `{"received":true,"event_id":"evt_1","type":"invoice.paid","outcome":"processed"}` {

@@ -160,6 +160,9 @@ func (s *Server) decisionRoutes(app *fiber.App) {
 	app.Put("/v1/vendors/:id", s.requireAdmin, s.handlePutVendor)
 	app.Patch("/v1/vendors/:id/overrides", s.requireAdmin, s.handlePatchOverrides)
 	app.Get("/v1/tiers", s.handleTiers)
+	// /v1/data is the whole data document, as in OPA.
+	app.Get("/v1/data", s.handleData)
+	app.Post("/v1/data", s.handleData)
 	app.Get("/v1/data/*", s.handleData)
 	app.Post("/v1/data/*", s.handleData)
 	app.Get("/v1/openapi.yaml", s.handleOpenAPI)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/tollgate-pdp/tollgate"
 )
@@ -27,7 +28,9 @@ type dataResponse struct {
 // {"code": "invalid_parameter", "message": "..."} rather than ours, because OPA clients
 // parse it.
 func (s *Server) handleData(c *fiber.Ctx) error {
-	path, err := url.PathUnescape(c.Params("*"))
+	// Copied: fiber's params point into the request buffer, and the engine may keep the path
+	// (its prepared-query cache is keyed by it).
+	path, err := url.PathUnescape(utils.CopyString(c.Params("*")))
 	if err != nil || strings.Contains(path, "//") {
 		return writeJSON(c, http.StatusBadRequest, opaError{Code: "invalid_parameter", Message: "path: invalid document path"})
 	}

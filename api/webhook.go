@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/tollgate-pdp/tollgate"
 )
@@ -34,7 +35,7 @@ func (s *Server) handleStripeWebhook(c *fiber.Ctx) error {
 		return s.writeError(c, err)
 	}
 	payload := append([]byte(nil), body...)
-	sig := c.Get("Stripe-Signature")
+	sig := utils.CopyString(c.Get("Stripe-Signature"))
 	res, err := s.cfg.Webhooks.Receive(c.UserContext(), payload, sig)
 	if err != nil {
 		d := s.errorDetail(c, err)

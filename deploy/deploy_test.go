@@ -838,7 +838,6 @@ func TestHelmChartFiles(t *testing.T) {
 		Type        string   `json:"type"`
 		Version     string   `json:"version"`
 		AppVersion  string   `json:"appVersion"`
-		KubeVersion string   `json:"kubeVersion"`
 		Home        string   `json:"home"`
 		Sources     []string `json:"sources"`
 		Keywords    []string `json:"keywords"`

@@ -36,7 +36,7 @@ Service, NetworkPolicy and PodMonitor select them.
 {{- define "tollgate.selectorLabels" -}}
 {{- if .Values.podSelectorLabels }}
 {{- toYaml .Values.podSelectorLabels }}
-{{- else }}
+{{- else -}}
 app.kubernetes.io/name: {{ include "tollgate.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}

@@ -2,15 +2,18 @@ package sync
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"slices"
 	"strings"
+	gosync "sync"
 	"time"
 
 	stripe "github.com/stripe/stripe-go/v76"
@@ -360,33 +363,90 @@ type ReplaySummary struct {
 // maxReplayLine bounds one JSON line of a replay file.
 const maxReplayLine = 16 << 20
 
+// replayWorkers is how many events a replay applies concurrently, so the store can group
+// their commits. Events of one Stripe object always go to the same worker, in file order, so
+// ties between them still resolve by file order; across objects the final state does not
+// depend on order (see the ordering rules).
+const replayWorkers = 64
+
 // Replay applies events saved as JSON lines (one event per line, as saved from webhooks or
-// printed by `stripe listen --print-json`), in file order, with the same idempotency and
-// ordering rules as webhooks. Blank lines are skipped; a line that is not an event is counted
-// as rejected and named in the log. It stops at the first storage failure.
+// printed by `stripe listen --print-json`) with the same idempotency and ordering rules as
+// webhooks. Blank lines are skipped; a line that is not an event is counted as rejected and
+// logged with its number. It stops at the first storage failure.
 func (s *Syncer) Replay(ctx context.Context, r io.Reader) (ReplaySummary, error) {
 	sum := ReplaySummary{Outcomes: map[string]int{}}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type job struct {
+		line    int
+		payload []byte
+	}
+	var (
+		mu    gosync.Mutex
+		wg    gosync.WaitGroup
+		works [replayWorkers]chan job
+	)
+	for i := range works {
+		works[i] = make(chan job, 16)
+		wg.Add(1)
+		go func(in <-chan job) {
+			defer wg.Done()
+			for j := range in {
+				if ctx.Err() != nil {
+					continue
+				}
+				res, err := s.Apply(ctx, j.payload, SourceReplay)
+				mu.Lock()
+				switch {
+				case err == nil:
+					sum.Outcomes[res.Outcome]++
+				case tollgate.ErrorCode(err) == tollgate.EInvalid:
+					s.log.Warn("replay: line is not a Stripe event", "line", j.line, "err", err)
+					sum.Outcomes[tollgate.OutcomeRejected]++
+				default:
+					cancel(fmt.Errorf("replay line %d: %w", j.line, err))
+				}
+				mu.Unlock()
+			}
+		}(works[i])
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxReplayLine)
-	for sc.Scan() {
+	var readErr error
+	for sc.Scan() && ctx.Err() == nil {
 		sum.Lines++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
 			continue
 		}
-		res, err := s.Apply(ctx, []byte(line), SourceReplay)
-		if err != nil {
-			if tollgate.ErrorCode(err) == tollgate.EInvalid {
-				s.log.Warn("replay: line is not a Stripe event", "line", sum.Lines, "err", err)
-				sum.Outcomes[tollgate.OutcomeRejected]++
-				continue
-			}
-			return sum, fmt.Errorf("replay line %d: %w", sum.Lines, err)
-		}
-		sum.Outcomes[res.Outcome]++
+		payload := bytes.Clone(line)
+		works[replayShard(payload)] <- job{sum.Lines, payload}
 	}
 	if err := sc.Err(); err != nil {
-		return sum, &tollgate.Error{Code: tollgate.EInvalid, Message: fmt.Sprintf("replay: read line %d: %v", sum.Lines+1, err), Err: err}
+		readErr = &tollgate.Error{Code: tollgate.EInvalid, Message: fmt.Sprintf("replay: read line %d: %v", sum.Lines+1, err), Err: err}
 	}
-	return sum, nil
+	for i := range works {
+		close(works[i])
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return sum, err
+	}
+	return sum, readErr
+}
+
+// replayShard picks the worker of an event: by its object's id, so one object's events keep
+// their file order.
+func replayShard(payload []byte) int {
+	var e struct {
+		Data struct {
+			Object struct {
+				ID string `json:"id"`
+			} `json:"object"`
+		} `json:"data"`
+	}
+	_ = json.Unmarshal(payload, &e)
+	h := fnv.New32a()
+	h.Write([]byte(e.Data.Object.ID))
+	return int(h.Sum32() % replayWorkers)
 }

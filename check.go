@@ -26,6 +26,9 @@ const (
 	CodeFeatureMissing = "feature_missing"
 	CodeUnknownVendor  = "unknown_vendor"
 	CodeUnknownAction  = "unknown_action"
+	// CodeStale is a denial forced by --when-stale deny: the subscription state is older
+	// than --stale-after, so the policy refused to vouch for it.
+	CodeStale = "stale"
 )
 
 // VendorID is a vendor id that decodes from a JSON string or a JSON integer (the seed's ids are
@@ -130,6 +133,8 @@ type Decision struct {
 	UpgradeTo  *string `json:"upgrade_to"`
 	DecisionID string  `json:"decision_id"`
 	Stale      bool    `json:"stale"`
+	// StaleMode says what a stale sidecar did (allow, deny or evaluate); empty when not stale.
+	StaleMode string `json:"stale_mode,omitempty"`
 	// Replayed is true when the answer is the stored answer to an earlier consume with the same
 	// idempotency key: nothing was counted this time.
 	Replayed bool         `json:"replayed,omitempty"`
@@ -152,6 +157,10 @@ type Facts struct {
 	Vendor  *VendorState // nil: unknown vendor
 	Period  string       // billing period key the orders are counted in
 	Now     time.Time
+	// Stale is set when no Stripe state was applied for longer than --stale-after; StaleMode
+	// is then the action's --when-stale mode, which the policy applies.
+	Stale     bool
+	StaleMode string
 }
 
 func truncate(s string, n int) string {

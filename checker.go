@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,16 @@ type Checker struct {
 	Store  Store
 	Policy Evaluator
 	Now    func() time.Time
+
+	// Optional collaborators; set them before the first Check.
+	//
+	// Freshness and WhenStale make decisions stale-aware: when Freshness says no Stripe state
+	// was applied for too long, the facts carry the action's stale mode and the policy applies
+	// it. Noter learns usage facts from checks. Logger receives decision log entries.
+	Freshness *Freshness
+	WhenStale WhenStale
+	Noter     CheckNoter
+	Logger    DecisionLogger
 
 	// consume serialises check-and-count per vendor, so concurrent consumers can never push a
 	// vendor past its limit; striped so unrelated vendors do not contend.
@@ -42,18 +53,87 @@ func (c *Checker) Check(ctx context.Context, req *CheckRequest) (Decision, error
 	if req.Consume && req.Action == ActionOrderCreate {
 		return c.consume(ctx, req)
 	}
+	started := c.started()
 	now := c.Now()
 	facts := Facts{Request: req, Now: now}
 	if v, ok := c.Store.Vendor(string(req.VendorID)); ok {
 		facts.Vendor = v
 		facts.Period = PeriodKey(&v.Subscription, now)
 	}
+	c.markStale(&facts)
 	d, err := c.Policy.Decide(ctx, &facts)
 	if err != nil {
 		return Decision{}, fmt.Errorf("check %s for vendor %s: %w", req.Action, req.VendorID, err)
 	}
 	d.DecisionID = c.ids.next()
+	c.finish(&facts, &d, started)
 	return d, nil
+}
+
+// started reads the clock for the decision log's latency only when a log is configured.
+func (c *Checker) started() time.Time {
+	if c.Logger == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// markStale puts the staleness facts in: the policy decides what a stale answer is.
+func (c *Checker) markStale(f *Facts) {
+	if c.Freshness.Stale(f.Now) {
+		f.Stale, f.StaleMode = true, c.WhenStale.Mode(f.Request.Action)
+	}
+}
+
+// finish marks staleness on the answer, tells the noter, and logs the decision.
+func (c *Checker) finish(f *Facts, d *Decision, started time.Time) {
+	if f.Stale {
+		d.Stale = true
+		if d.StaleMode == "" {
+			d.StaleMode = f.StaleMode
+		}
+	}
+	if c.Noter != nil && f.Vendor != nil {
+		c.Noter.NoteCheck(f.Vendor, f.Request, d)
+	}
+	if c.Logger != nil && c.Logger.Sample(d.Allow) {
+		c.Logger.Log(c.logEntry(f, d, started))
+	}
+}
+
+// logEntry copies what the log needs: the request may live in a pooled buffer and its strings
+// may point into the request's bytes, so nothing of it is kept by reference.
+func (c *Checker) logEntry(f *Facts, d *Decision, started time.Time) *DecisionLogEntry {
+	r := *f.Request
+	r.VendorID = VendorID(strings.Clone(string(r.VendorID)))
+	r.Action, r.Platform, r.Feature = strings.Clone(r.Action), strings.Clone(r.Platform), strings.Clone(r.Feature)
+	r.IdempotencyKey = strings.Clone(r.IdempotencyKey)
+	r.Count, r.CustomCount, r.Quantity, r.Months = copyInt(r.Count), copyInt(r.CustomCount), copyInt(r.Quantity), copyInt(r.Months)
+	res := *d
+	res.Explain = nil
+	e := &DecisionLogEntry{
+		DecisionID: d.DecisionID, Time: f.Now.UTC(), VendorID: string(r.VendorID), Action: r.Action,
+		Request: r, Result: res, PolicyRevision: c.Policy.Revision(), BillingPeriod: f.Period,
+	}
+	if cr, ok := c.Policy.(interface{ CatalogRevision() string }); ok {
+		e.CatalogRevision = cr.CatalogRevision()
+	}
+	if f.Vendor != nil {
+		e.Tier = f.Vendor.Subscription.Tier
+	}
+	if !started.IsZero() {
+		e.Latency = time.Since(started)
+		e.LatencySeconds = e.Latency.Seconds()
+	}
+	return e
+}
+
+func copyInt(p *int64) *int64 {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 func (c *Checker) lock(vendorID string) *sync.Mutex {
@@ -63,6 +143,7 @@ func (c *Checker) lock(vendorID string) *sync.Mutex {
 // consume checks and counts in one step under the vendor's lock.
 func (c *Checker) consume(ctx context.Context, req *CheckRequest) (Decision, error) {
 	vendorID := string(req.VendorID)
+	started := c.started()
 	mu := c.lock(vendorID)
 	mu.Lock()
 	defer mu.Unlock()
@@ -83,12 +164,20 @@ func (c *Checker) consume(ctx context.Context, req *CheckRequest) (Decision, err
 			}
 		}
 	}
+	c.markStale(&facts)
 	d, err := c.Policy.Decide(ctx, &facts)
 	if err != nil {
 		return Decision{}, fmt.Errorf("consume for vendor %s: %w", vendorID, err)
 	}
 	d.DecisionID = c.ids.next()
+	if f := facts; f.Stale {
+		d.Stale = true
+		if d.StaleMode == "" {
+			d.StaleMode = f.StaleMode
+		}
+	}
 	if !d.Allow || !known {
+		c.finish(&facts, &d, started)
 		return d, nil
 	}
 	explain := d.Explain
@@ -108,6 +197,7 @@ func (c *Checker) consume(ctx context.Context, req *CheckRequest) (Decision, err
 		return replayed(res.Response)
 	}
 	d.Explain = explain
+	c.finish(&facts, &d, started)
 	return d, nil
 }
 

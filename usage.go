@@ -19,6 +19,9 @@ type Usage struct {
 	CMSCustomPages *int64        `json:"cms_custom_pages,omitempty"`
 	StorageBytes   *int64        `json:"storage_bytes,omitempty"`
 	ReportedAt     *time.Time    `json:"reported_at,omitempty"`
+	// FeaturesUsed lists, sorted, the features of allowed feature.use checks (recorded
+	// asynchronously; the plan-change dry run asks who would lose one).
+	FeaturesUsed []string `json:"features_used,omitempty"`
 }
 
 // OrdersIn returns the orders counted in the period (0 for a period never counted).

@@ -60,6 +60,7 @@ type Store interface {
 	// UpdateSubscription applies fn to a copy of the vendor's subscription and stores it; an
 	// error from fn changes nothing. ENotFound when the vendor does not exist.
 	UpdateSubscription(ctx context.Context, vendorID string, fn func(*Subscription) error) (*VendorState, error)
+	UsageReporter
 	// AddOrders counts orders; see OrderIncrement.
 	AddOrders(ctx context.Context, inc OrderIncrement) (OrderIncrementResult, error)
 	// IdempotentResponse returns the response stored with a key in a period, if any.

@@ -324,6 +324,13 @@ func appendUsage(b []byte, r *usageRecord) []byte {
 	e.optInt(u.CMSCustomPages)
 	e.optInt(u.StorageBytes)
 	e.optTime(u.ReportedAt)
+	// Appended later: records written before it simply end here (decodeUsage reads none).
+	if len(u.FeaturesUsed) > 0 {
+		e.b = binary.AppendUvarint(e.b, uint64(len(u.FeaturesUsed)))
+		for _, f := range u.FeaturesUsed {
+			e.str(f)
+		}
+	}
 	return e.b
 }
 
@@ -356,6 +363,18 @@ func decodeUsage(val []byte, r *usageRecord, intern map[string]string) error {
 	d.optInt(&r.Usage.CMSCustomPages)
 	d.optInt(&r.Usage.StorageBytes)
 	d.optTime(&r.Usage.ReportedAt)
+	if d.err == nil && d.off < len(d.src) {
+		n := d.uvarint()
+		if d.err == nil && n > uint64(len(d.src)-d.off) {
+			d.fail(errShort)
+		}
+		if d.err == nil {
+			r.Usage.FeaturesUsed = make([]string, n)
+			for i := range r.Usage.FeaturesUsed {
+				r.Usage.FeaturesUsed[i] = internString(intern, d.str())
+			}
+		}
+	}
 	d.finish()
 	if d.err != nil {
 		return fmt.Errorf("usage record: %w", d.err)

@@ -7,8 +7,10 @@ package cache
 //	vendors        <vendor id> -> subscription record (encoding.go)
 //	usage          <vendor id> -> usage record: revision, periods newest first, reported counts
 //	idempotency    <vendor id> 0x00 <period> 0x00 <key> -> 0x01 <stored response>
-//	stripe_events, billing, snapshots: reserved for the Stripe sync (cache/stripe_*.go) and
-//	capacity snapshots; created empty here.
+//	stripe_events, billing: the Stripe sync's (cache/stripe_*.go)
+//	snapshots      "YYYY-MM-DD" -> one capacity snapshot as JSON (snapshots.go)
+//
+// The usage record ends with the features used (appended later; older records lack it).
 //
 // Vendor ids never contain control characters (tollgate.ValidateVendorID), so 0x00 is a safe
 // separator and a vendor's keys of one period form one contiguous prefix.

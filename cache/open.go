@@ -74,12 +74,23 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		db: db, path: path, log: opts.Logger, now: opts.Now, mem: newReadModel(),
 		ops: make(chan *writeOp, maxGroup), stop: make(chan struct{}), committerDone: make(chan struct{}),
 	}
+	// Limits are evaluated after the load, on all CPUs, rather than one vendor at a time.
+	s.agg = newAggregates(nil, opts.Now, opts.Logger)
+	s.mem.onSwap = s.agg.changed
 	start := time.Now()
 	if err := s.load(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
+	if opts.Limits != nil {
+		s.agg.limits = opts.Limits
+		if err := s.RefreshAggregates(ctx); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
 	go s.runCommitter()
+	s.startNoted(opts.FlushInterval)
 	s.log.Info("store opened", "path", path, "vendors", s.VendorCount(),
 		"load_seconds", time.Since(start).Seconds())
 	return s, nil

@@ -18,6 +18,9 @@ type readModel struct {
 	seed   maphash.Seed
 	count  atomic.Int64
 	shards [shardCount]shard
+	// onSwap, when set, is called with every snapshot installed, outside the shard lock (the
+	// capacity aggregates follow every change this way).
+	onSwap func(*tollgate.VendorState)
 }
 
 type shard struct {
@@ -54,12 +57,16 @@ func (r *readModel) swap(v *tollgate.VendorState) {
 	sh := r.shard(id)
 	sh.mu.Lock()
 	cur, ok := sh.m[id]
-	if !ok || cur.Revision < v.Revision {
+	installed := !ok || cur.Revision < v.Revision
+	if installed {
 		sh.m[id] = v
 	}
 	sh.mu.Unlock()
 	if !ok {
 		r.count.Add(1)
+	}
+	if installed && r.onSwap != nil {
+		r.onSwap(v)
 	}
 }
 

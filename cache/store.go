@@ -23,15 +23,22 @@ type Options struct {
 	OpenTimeout time.Duration
 	// Now stamps CreatedAt/UpdatedAt and picks the current period on Import (default time.Now).
 	Now func() time.Time
+	// Limits computes effective limits for the capacity aggregates (see Aggregates); nil
+	// leaves limits unknown (no subscription counts as active).
+	Limits tollgate.LimitsResolver
+	// FlushInterval is how often usage facts learnt from checks are written (default 1s).
+	FlushInterval time.Duration
 }
 
 // Store is the bbolt-backed tollgate.Store with its in-memory read model.
 type Store struct {
-	db   *bolt.DB
-	path string
-	log  *slog.Logger
-	now  func() time.Time
-	mem  *readModel
+	db    *bolt.DB
+	path  string
+	log   *slog.Logger
+	now   func() time.Time
+	mem   *readModel
+	agg   *aggregates
+	noted *noted
 
 	ops           chan *writeOp
 	stop          chan struct{}
@@ -67,8 +74,23 @@ func (s *Store) ForEachVendor(fn func(*tollgate.VendorState) bool) { s.mem.forEa
 // VendorCount is the number of vendors held.
 func (s *Store) VendorCount() int { return int(s.mem.count.Load()) }
 
-// Close waits for writes in flight, stops the committer and closes the file. It is idempotent.
+// Aggregates returns the vendor population's figures, kept incrementally (no vendor is
+// visited): safe for every scrape.
+func (s *Store) Aggregates() tollgate.VendorAggregates { return s.agg.snapshot(s.now()) }
+
+// RefreshAggregates re-evaluates every vendor's effective limits: call it after the policy or
+// the catalog changed. It walks all vendors (on all CPUs), off the request paths.
+func (s *Store) RefreshAggregates(ctx context.Context) error {
+	if err := s.agg.refresh(ctx, s.mem.forEach); err != nil {
+		return fmt.Errorf("refresh capacity aggregates: %w", err)
+	}
+	return nil
+}
+
+// Close flushes the usage facts learnt from checks, waits for writes in flight, stops the
+// committer and closes the file. It is idempotent.
 func (s *Store) Close() error {
+	s.stopNoted()
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
 	if s.closed {

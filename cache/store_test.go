@@ -24,7 +24,7 @@ func TestReopenKeepsStateAndRevisions(t *testing.T) {
 	if _, err := s.AddOrders(ctx, tollgate.OrderIncrement{VendorID: "1", Period: "2025-03-01T00:00:00Z", Delta: 3, IdempotencyKey: "k"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ReportUsage(ctx, "2", UsageReport{Products: ptr[int64](7)}); err != nil {
+	if _, err := s.ReportUsage(ctx, "2", tollgate.UsageReport{Products: ptr[int64](7)}); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]*tollgate.VendorState{"1": mustVendor(t, s, "1"), "2": mustVendor(t, s, "2")}
@@ -386,7 +386,10 @@ func TestFailedWriteLeavesMemoryUnchanged(t *testing.T) {
 			_, err := s.UpdateSubscription(ctx, "1", func(s *tollgate.Subscription) error { s.Tier = "x"; return nil })
 			return err
 		},
-		"ReportUsage": func() error { _, err := s.ReportUsage(ctx, "1", UsageReport{Products: ptr[int64](1)}); return err },
+		"ReportUsage": func() error {
+			_, err := s.ReportUsage(ctx, "1", tollgate.UsageReport{Products: ptr[int64](1)})
+			return err
+		},
 		"Import": func() error {
 			return s.Import(ctx, []tollgate.ImportRecord{{Subscription: *testSub("3"), OrdersThisPeriod: 1}})
 		},
@@ -408,21 +411,21 @@ func TestReportUsage(t *testing.T) {
 	clk := newClock()
 	s := mustOpen(t, "", clk.Now)
 	mustPut(t, s, testSub("1"))
-	st, err := s.ReportUsage(ctx, "1", UsageReport{Products: ptr[int64](10), TeamMembers: ptr[int64](2)})
+	st, err := s.ReportUsage(ctx, "1", tollgate.UsageReport{Products: ptr[int64](10), TeamMembers: ptr[int64](2)})
 	if err != nil || *st.Usage.Products != 10 || *st.Usage.TeamMembers != 2 || !st.Usage.ReportedAt.Equal(clk.Now()) {
 		t.Fatalf("report: %+v %v", st, err)
 	}
-	st, err = s.ReportUsage(ctx, "1", UsageReport{StorageBytes: ptr[int64](1 << 30)})
+	st, err = s.ReportUsage(ctx, "1", tollgate.UsageReport{StorageBytes: ptr[int64](1 << 30)})
 	if err != nil || *st.Usage.Products != 10 || *st.Usage.StorageBytes != 1<<30 {
 		t.Fatalf("second report must keep earlier counts: %+v %v", st.Usage, err)
 	}
 	tests := []struct {
 		name, id string
-		r        UsageReport
+		r        tollgate.UsageReport
 		code     string
 	}{
-		{"unknown vendor", "2", UsageReport{}, tollgate.ENotFound},
-		{"negative", "1", UsageReport{CMSPages: ptr[int64](-1)}, tollgate.EInvalid},
+		{"unknown vendor", "2", tollgate.UsageReport{}, tollgate.ENotFound},
+		{"negative", "1", tollgate.UsageReport{CMSPages: ptr[int64](-1)}, tollgate.EInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

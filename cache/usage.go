@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/tollgate-pdp/tollgate"
 	bolt "go.etcd.io/bbolt"
@@ -160,22 +159,10 @@ func dropIdempotency(tx *bolt.Tx, vendorID string, periods []string) error {
 	return nil
 }
 
-// UsageReport is what the application reports about a vendor's usage of things it counts
-// itself. Nil fields are left as they are. It belongs in the root package (next to Usage) once
-// the api uses it.
-type UsageReport struct {
-	Products       *int64
-	TeamMembers    *int64
-	CMSPages       *int64
-	CMSCustomPages *int64
-	StorageBytes   *int64
-	// At is when the counts were taken; zero means now. Stored as Usage.ReportedAt.
-	At time.Time
-}
-
-// ReportUsage records application-reported counts for a vendor. ENotFound when the vendor does
-// not exist; EInvalid for a negative count.
-func (s *Store) ReportUsage(ctx context.Context, vendorID string, r UsageReport) (*tollgate.VendorState, error) {
+// ReportUsage records application-reported counts for a vendor, durably before it returns
+// (PUT /v1/vendors/{id}/usage). ReportedAt becomes r.At (now when zero). ENotFound when the
+// vendor does not exist; EInvalid for a negative count.
+func (s *Store) ReportUsage(ctx context.Context, vendorID string, r tollgate.UsageReport) (*tollgate.VendorState, error) {
 	for f, v := range map[string]*int64{"products": r.Products, "team_members": r.TeamMembers,
 		"cms_pages": r.CMSPages, "cms_custom_pages": r.CMSCustomPages, "storage_bytes": r.StorageBytes} {
 		if v != nil && *v < 0 {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Offline validation of deploy/ (what CI runs; `make deploy-check`):
-#   1. the static binary, built exactly as deploy/Dockerfile builds it (CI has no Docker engine);
+#   1. the static binary, built exactly as deploy/Dockerfile builds it (CI has no Docker engine),
+#      and a smoke test of it run the way the manifests run it (deploy/smoke.sh);
 #   2. pinned kustomize and helm, installed with `go install` (cached per version);
 #   3. kustomize build of the example overlay, helm lint --strict, helm template (defaults and
 #      ci/full-values.yaml);
@@ -42,6 +43,9 @@ CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o 
 if command -v file >/dev/null 2>&1; then
 	file "$work/tollgate" | tee /dev/stderr | grep -q 'statically linked' || { echo "not a static binary"; exit 1; }
 fi
+
+step "smoke test: the binary with the example ConfigMap, hot reload, SIGTERM (deploy/smoke.sh)"
+bash deploy/smoke.sh "$work/tollgate"
 
 step "tools"
 KUSTOMIZE="$(install kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION")"

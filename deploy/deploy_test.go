@@ -268,6 +268,7 @@ func checkPod(t *testing.T, b bundle, where string, tpl *corev1.PodTemplateSpec,
 	if tg == nil {
 		return podInfo{}, false
 	}
+	podWhere := where
 	where += " container tollgate"
 
 	// Native sidecar: beside an app, tollgate is a restartable init container.
@@ -320,7 +321,7 @@ func checkPod(t *testing.T, b bundle, where string, tpl *corev1.PodTemplateSpec,
 		t.Errorf("%s: host namespaces are not allowed", where)
 	}
 	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
-		checkRestricted(t, where+" (pod) container "+c.Name, spec.SecurityContext, c.SecurityContext)
+		checkRestricted(t, podWhere+" container "+c.Name, spec.SecurityContext, c.SecurityContext)
 	}
 	for _, v := range spec.Volumes {
 		if v.HostPath != nil {

@@ -218,7 +218,7 @@ func customerVendor(tx tollgate.StripeTx, customer string) (string, error) {
 		return "", err
 	}
 	var snap snapshot
-	if _, err := getJSON(tx, kindSubs, subs[0], &snap); err != nil {
+	if _, err := getSnap(tx, subs[0], &snap); err != nil {
 		return "", err
 	}
 	return snap.Vendor, nil
@@ -241,6 +241,11 @@ type handler struct {
 	rec  *tollgate.WebhookEvent
 	a    *applied
 	cat  *tollgate.Catalog
+	// the subscription this event carries, already decoded, so compose need not decode its
+	// snapshot again
+	memoID      string
+	memoCreated int64
+	memo        *Subscription
 }
 
 func (h *handler) ignored(format string, args ...any) {
@@ -318,7 +323,7 @@ func (h *handler) subscription(sub *Subscription) (*tollgate.Subscription, error
 	if !apply {
 		h.ignored("older than the last applied event of subscription %s", sub.ID)
 		var snap snapshot
-		if ok, err := getJSON(h.tx, kindSubs, sub.ID, &snap); err != nil || !ok {
+		if ok, err := getSnap(h.tx, sub.ID, &snap); err != nil || !ok {
 			return nil, err
 		}
 		h.rec.VendorID = snap.Vendor
@@ -355,6 +360,7 @@ func (h *handler) subscription(sub *Subscription) (*tollgate.Subscription, error
 	if err := h.storeSnapshot(sub.ID, snap); err != nil {
 		return nil, err
 	}
+	h.memoID, h.memoCreated, h.memo = sub.ID, snap.Created, sub
 	if err := h.unparkInvoices(sub.Customer.ID, vendor); err != nil {
 		return nil, err
 	}
@@ -407,7 +413,7 @@ func (h *handler) unpark(customer, vendor string) (bool, error) {
 	for _, id := range ids {
 		snap := pending[id]
 		var existing snapshot
-		if found, err := getJSON(h.tx, kindSubs, id, &existing); err != nil {
+		if found, err := getSnap(h.tx, id, &existing); err != nil {
 			return false, err
 		} else if found && existing.Created > snap.Created {
 			continue
@@ -421,7 +427,7 @@ func (h *handler) unpark(customer, vendor string) (bool, error) {
 }
 
 func (h *handler) storeSnapshot(subID string, snap snapshot) error {
-	if err := putJSON(h.tx, kindSubs, subID, snap); err != nil {
+	if err := putSnap(h.tx, subID, snap); err != nil {
 		return err
 	}
 	if snap.Customer != "" {
@@ -471,13 +477,15 @@ func (h *handler) compose(vendor string) (*tollgate.Subscription, error) {
 	)
 	for _, id := range ids {
 		var snap snapshot
-		if ok, err := getJSON(h.tx, kindSubs, id, &snap); err != nil {
+		if ok, err := getSnap(h.tx, id, &snap); err != nil {
 			return nil, err
 		} else if !ok {
 			continue
 		}
 		var sub Subscription
-		if err := json.Unmarshal(snap.Raw, &sub); err != nil {
+		if h.memo != nil && id == h.memoID && snap.Created == h.memoCreated {
+			sub = *h.memo
+		} else if err := json.Unmarshal(snap.Raw, &sub); err != nil {
 			errs = append(errs, fmt.Sprintf("subscription %s: %v", id, err))
 			continue
 		}
@@ -545,7 +553,7 @@ func invoiceVendor(tx tollgate.StripeTx, inv *Invoice) (string, error) {
 	}
 	if id := inv.SubscriptionID(); id != "" {
 		var snap snapshot
-		if ok, err := getJSON(tx, kindSubs, id, &snap); err != nil {
+		if ok, err := getSnap(tx, id, &snap); err != nil {
 			return "", err
 		} else if ok && snap.Vendor != "" {
 			return snap.Vendor, nil
@@ -984,4 +992,52 @@ func putJSON(tx tollgate.StripeTx, kind, key string, v any) error {
 		return fmt.Errorf("encode stripe %s %q: %w", kind, key, err)
 	}
 	return tx.Put(kind, key, b)
+}
+
+// Snapshots are stored in a small binary frame around the raw object, so that storing one
+// does not re-encode (and re-validate) kilobytes of JSON inside the write transaction:
+// version 1, created and sub_created (8 bytes BE each), vendor and customer (uvarint length +
+// bytes), then the raw object.
+func putSnap(tx tollgate.StripeTx, subID string, snap snapshot) error {
+	b := make([]byte, 0, 1+16+len(snap.Vendor)+len(snap.Customer)+4+len(snap.Raw))
+	b = append(b, 1)
+	b = binary.BigEndian.AppendUint64(b, uint64(snap.Created))
+	b = binary.BigEndian.AppendUint64(b, uint64(snap.SubCreated))
+	b = binary.AppendUvarint(b, uint64(len(snap.Vendor)))
+	b = append(b, snap.Vendor...)
+	b = binary.AppendUvarint(b, uint64(len(snap.Customer)))
+	b = append(b, snap.Customer...)
+	b = append(b, snap.Raw...)
+	return tx.Put(kindSubs, subID, b)
+}
+
+func getSnap(tx tollgate.StripeTx, subID string, snap *snapshot) (bool, error) {
+	b, err := tx.Get(kindSubs, subID)
+	if err != nil || b == nil {
+		return false, err
+	}
+	corrupt := fmt.Errorf("stripe subscription snapshot %q: corrupt record", subID)
+	if len(b) < 17 || b[0] != 1 {
+		return false, corrupt
+	}
+	snap.Created = int64(binary.BigEndian.Uint64(b[1:9]))
+	snap.SubCreated = int64(binary.BigEndian.Uint64(b[9:17]))
+	b = b[17:]
+	str := func() (string, bool) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return "", false
+		}
+		v := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return v, true
+	}
+	var ok1, ok2 bool
+	snap.Vendor, ok1 = str()
+	snap.Customer, ok2 = str()
+	if !ok1 || !ok2 {
+		return false, corrupt
+	}
+	snap.Raw = json.RawMessage(b)
+	return true, nil
 }

@@ -163,7 +163,7 @@ func (s *Syncer) vendorKnown(ctx context.Context, subID string, seen map[string]
 	var known bool
 	err := s.store.ViewStripe(ctx, func(tx tollgate.StripeTx) error {
 		var snap snapshot
-		ok, err := getJSON(tx, kindSubs, subID, &snap)
+		ok, err := getSnap(tx, subID, &snap)
 		known = ok && snap.Vendor != ""
 		if ok && seen[snap.Vendor] {
 			known = true

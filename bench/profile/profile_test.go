@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -307,22 +308,41 @@ func bigStore(tb testing.TB) (string, int) {
 }
 
 // BenchmarkStoreOpen is the cold start's store load (cache.Open of a populated store); with
-// -cpuprofile it shows where the load time goes. It reports ns/vendor.
+// -cpuprofile it shows where the load time goes. It reports ns/vendor. GCOff runs the same load
+// with the collector paused (debug.SetGCPercent(-1)) to show what collections during the load
+// cost: a change cache.Open could make.
 func BenchmarkStoreOpen(b *testing.B) {
 	path, n := bigStore(b)
 	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		st, err := cache.Open(ctx, cache.Options{Path: path})
-		if err != nil {
-			b.Fatal(err)
+	for _, gcOff := range []bool{false, true} {
+		name := "AsIs"
+		if gcOff {
+			name = "GCOff"
 		}
-		if st.VendorCount() != n {
-			b.Fatalf("%d vendors, want %d", st.VendorCount(), n)
-		}
-		st.Close()
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			clk := startCPU()
+			for b.Loop() {
+				runtime.GC()
+				if gcOff {
+					debug.SetGCPercent(-1)
+				}
+				st, err := cache.Open(ctx, cache.Options{Path: path})
+				if gcOff {
+					debug.SetGCPercent(100)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				if st.VendorCount() != n {
+					b.Fatalf("%d vendors, want %d", st.VendorCount(), n)
+				}
+				st.Close()
+			}
+			clk.report(b)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/vendor")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/vendor")
 }
 
 // TestStoreHeapPerVendor reports the live heap per vendor after Open (after a full GC), and

@@ -74,3 +74,15 @@ func LoadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// Tree names the source the servers were built from: the commit, and "+ uncommitted changes"
+// when the working tree differs from it (other work in progress is compiled in then).
+func Tree(repo string) string {
+	cmd := exec.Command("git", "describe", "--always", "--dirty=+uncommitted changes")
+	cmd.Dir = repo
+	b, err := cmd.Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Replace(strings.TrimSpace(string(b)), "+", " + ", 1)
+}

@@ -63,8 +63,15 @@ chart=deploy/helm/tollgate
 "$HELM" lint --strict "$chart" -f "$chart/ci/full-values.yaml"
 "$HELM" template tollgate "$chart" --namespace shop >"$work/helm.yaml"
 "$HELM" template tollgate "$chart" --namespace shop -f "$chart/ci/full-values.yaml" >"$work/helm-full.yaml"
+# Your own app chart using tollgate as a dependency and its tollgate.sidecar template
+# (deploy/helm/examples/shop-app), with the tollgate chart copied in as charts/tollgate.
+cp -r deploy/helm/examples/shop-app "$work/shop-app"
+mkdir -p "$work/shop-app/charts" && cp -r "$chart" "$work/shop-app/charts/tollgate"
+"$HELM" lint --strict "$work/shop-app"
+"$HELM" template shop "$work/shop-app" --namespace shop >"$work/helm-parent.yaml"
 grep -c '^kind:' "$work/helm.yaml" | sed 's/^/objects (defaults): /'
 grep -c '^kind:' "$work/helm-full.yaml" | sed 's/^/objects (full values): /'
+grep -c '^kind:' "$work/helm-parent.yaml" | sed 's/^/objects (examples\/shop-app): /'
 
 PROMTOOL="${PROMTOOL:-$(command -v promtool || true)}"
 if [[ -n "$PROMTOOL" ]]; then
@@ -78,5 +85,6 @@ step "go test ./deploy/..."
 TOLLGATE_KUSTOMIZE_OUT="$work/kustomize.yaml" \
 TOLLGATE_HELM_OUT="$work/helm.yaml" \
 TOLLGATE_HELM_FULL_OUT="$work/helm-full.yaml" \
+TOLLGATE_HELM_PARENT_OUT="$work/helm-parent.yaml" \
 TOLLGATE_DEPLOY_REQUIRE_RENDERED=1 \
 	go test -count=1 -v ./deploy/...

@@ -14,7 +14,7 @@
 //     (metrics/README.md's contract table), and the dashboard hard-codes no datasource.
 //
 // Rendered output comes in through environment variables set by deploy/check.sh:
-// TOLLGATE_KUSTOMIZE_OUT, TOLLGATE_HELM_OUT, TOLLGATE_HELM_FULL_OUT. Without them (plain
+// TOLLGATE_KUSTOMIZE_OUT, TOLLGATE_HELM_OUT, TOLLGATE_HELM_FULL_OUT, TOLLGATE_HELM_PARENT_OUT. Without them (plain
 // `go test ./...`), the tests that need them say so and skip, and every other check runs; with
 // TOLLGATE_DEPLOY_REQUIRE_RENDERED=1 a missing rendering fails instead.
 package deploy_test
@@ -825,6 +825,12 @@ func TestHelmRendered(t *testing.T) {
 		b := bundle(decodeStream(t, "helm template -f ci/full-values.yaml", rendered(t, "TOLLGATE_HELM_FULL_OUT")))
 		checkBundle(t, b, expect{sidecar: true, stripeSecret: true, configMap: true, ingress: true,
 			podMonitor: true, prometheusRule: true, networkPolicy: true})
+	})
+	t.Run("examples-shop-app", func(t *testing.T) {
+		// An app chart of one's own with tollgate as a dependency and its tollgate.sidecar.
+		b := bundle(decodeStream(t, "helm template examples/shop-app", rendered(t, "TOLLGATE_HELM_PARENT_OUT")))
+		checkBundle(t, b, expect{sidecar: true, stripeSecret: true, configMap: true, ingress: true,
+			podMonitor: true, networkPolicy: true})
 	})
 }
 

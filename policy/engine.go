@@ -24,6 +24,10 @@ import (
 // DecisionQuery is the query every decision evaluates.
 const DecisionQuery = "data.tollgate.decision"
 
+// StaleDecisionQuery is evaluated instead of DecisionQuery when the facts are stale
+// (policy/rego/stale.rego applies the --when-stale mode).
+const StaleDecisionQuery = "data.tollgate.stale_decision"
+
 // DefaultCacheSize is the decision cache's capacity when Options.CacheSize is 0.
 const DefaultCacheSize = 1 << 16
 
@@ -45,6 +49,10 @@ type Options struct {
 	Observer tollgate.Observer
 	// Logger receives reload outcomes; nil means slog.Default().
 	Logger *slog.Logger
+	// OnChange, when set, is called after a new policy or catalog is swapped in (not at New),
+	// with the new revision: the wiring refreshes what it derived from the old one (the
+	// capacity aggregates' effective limits). It must not block.
+	OnChange func(revision string)
 }
 
 // Engine implements tollgate.Evaluator with a prepared OPA query. It also implements
@@ -55,6 +63,7 @@ type Engine struct {
 	observer tollgate.Observer
 	log      *slog.Logger
 	cache    *decisionCache // nil: disabled
+	onChange func(revision string)
 	vendors  *vendorInputs
 
 	// state is what requests read: swapped whole, never modified, so the hot path takes no lock.
@@ -82,6 +91,7 @@ type compiled struct {
 	compiler        *ast.Compiler
 	store           storage.Store
 	decision        rego.PreparedEvalQuery
+	stale           rego.PreparedEvalQuery
 	// txn is one read transaction shared by every evaluation of this state. Nothing ever
 	// writes to the store (a new catalog is a new store), so concurrent reads through it are
 	// safe, and evaluations skip opening a transaction each, which would touch a store-wide
@@ -96,7 +106,8 @@ var _ tollgate.ReadinessCheck = (*Engine)(nil)
 // New compiles the policy (embedded plus opts.PolicyDir) with the catalog. A policy that does
 // not compile at start is an error: there is no previous policy to keep serving.
 func New(ctx context.Context, opts Options) (*Engine, error) {
-	e := &Engine{dir: opts.PolicyDir, poll: opts.PollInterval, observer: opts.Observer, log: opts.Logger}
+	e := &Engine{dir: opts.PolicyDir, poll: opts.PollInterval, observer: opts.Observer, log: opts.Logger,
+		onChange: opts.OnChange}
 	if e.observer == nil {
 		e.observer = tollgate.NopObserver{}
 	}
@@ -161,6 +172,15 @@ func (e *Engine) build(ctx context.Context, src sources, cat *tollgate.Catalog) 
 	if err != nil {
 		return nil, fmt.Errorf("prepare %s: %w", DecisionQuery, err)
 	}
+	spq, err := rego.New(
+		rego.Query(StaleDecisionQuery),
+		rego.Compiler(compiler),
+		rego.Store(store),
+		rego.GenerateJSON(identityJSON),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %s: %w", StaleDecisionQuery, err)
+	}
 	txn, err := store.NewTransaction(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open policy data transaction: %w", err)
@@ -168,7 +188,7 @@ func (e *Engine) build(ctx context.Context, src sources, cat *tollgate.Catalog) 
 	e.gen++
 	mh, cr := src.hash(), cat.Revision()
 	return &compiled{gen: e.gen, revision: revisionOf(mh, cr), modulesHash: mh, catalogRevision: cr,
-		catalog: cat, sources: src, compiler: compiler, store: store, decision: pq, txn: txn}, nil
+		catalog: cat, sources: src, compiler: compiler, store: store, decision: pq, stale: spq, txn: txn}, nil
 }
 
 func identityJSON(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
@@ -179,6 +199,9 @@ func (e *Engine) swap(st *compiled) {
 	e.state.Store(st)
 	if e.cache != nil {
 		e.cache.purge()
+	}
+	if e.onChange != nil {
+		e.onChange(st.revision)
 	}
 }
 
@@ -238,8 +261,9 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 		period = tollgate.PeriodKey(&f.Vendor.Subscription, now)
 	}
 	// Explain answers always come from a fresh evaluation, so the input they show is exactly
-	// the one that produced the decision.
-	useCache := e.cache != nil && !f.Request.Explain
+	// the one that produced the decision. Stale answers too: staleness is rare and its facts
+	// (the mode) are not part of the cache key.
+	useCache := e.cache != nil && !f.Request.Explain && !f.Stale
 	var key cacheKey
 	if useCache {
 		key = makeKey(st.gen, f, period)
@@ -248,7 +272,11 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 		}
 	}
 	input := buildInput(f, now, period, e.vendors)
-	d, err := st.eval(ctx, input)
+	query, name := st.decision, DecisionQuery
+	if f.Stale {
+		query, name = st.stale, StaleDecisionQuery
+	}
+	d, err := st.eval(ctx, query, name, input)
 	if err != nil {
 		return tollgate.Decision{}, err
 	}
@@ -265,22 +293,22 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 	return d, nil
 }
 
-func (st *compiled) eval(ctx context.Context, input ast.Object) (tollgate.Decision, error) {
+func (st *compiled) eval(ctx context.Context, query rego.PreparedEvalQuery, name string, input ast.Object) (tollgate.Decision, error) {
 	// No metrics: the engine does not read them, and collecting them is a good part of the cost
 	// of a small evaluation.
-	rs, err := st.decision.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()),
+	rs, err := query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()),
 		rego.EvalTransaction(st.txn))
 	if err != nil {
 		return tollgate.Decision{}, &tollgate.Error{Code: tollgate.EInternal,
-			Message: "policy evaluation failed", Err: fmt.Errorf("eval %s (%s): %w", DecisionQuery, st.revision, err)}
+			Message: "policy evaluation failed", Err: fmt.Errorf("eval %s (%s): %w", name, st.revision, err)}
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return tollgate.Decision{}, &tollgate.Error{Code: tollgate.EInternal, Message: "policy evaluation failed",
-			Err: fmt.Errorf("%s is undefined under policy %s", DecisionQuery, st.revision)}
+			Err: fmt.Errorf("%s is undefined under policy %s", name, st.revision)}
 	}
 	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
 	if !ok {
-		return tollgate.Decision{}, fmt.Errorf("eval %s: unexpected result type %T", DecisionQuery, rs[0].Expressions[0].Value)
+		return tollgate.Decision{}, fmt.Errorf("eval %s: unexpected result type %T", name, rs[0].Expressions[0].Value)
 	}
 	d, err := toDecision(t.Value)
 	if err != nil {

@@ -46,6 +46,9 @@ var (
 	kTeamMembers       = ast.StringTerm("team_members")
 	kCMSPages          = ast.StringTerm("cms_pages")
 	kCMSCustomPages    = ast.StringTerm("cms_custom_pages")
+	kStale             = ast.StringTerm("stale")
+	kStaleMode         = ast.StringTerm("stale_mode")
+	kFeaturesUsed      = ast.StringTerm("features_used")
 
 	nullTerm       = ast.NullTerm()
 	emptyArrayTerm = ast.ArrayTerm()
@@ -75,11 +78,17 @@ func buildInput(f *tollgate.Facts, now time.Time, period string, vendors *vendor
 			vendor = ast.NewTerm(vendorObject(v, period))
 		}
 	}
-	return ast.NewObject(
+	in := ast.NewObject(
 		[2]*ast.Term{kRequest, ast.NewTerm(req)},
 		[2]*ast.Term{kVendor, vendor},
 		[2]*ast.Term{kNow, ast.InternedTerm(now.Unix())},
 	)
+	if f.Stale {
+		// Only stale inputs carry these keys: fresh decisions build the same document as ever.
+		in.Insert(kStale, ast.InternedTerm(true))
+		in.Insert(kStaleMode, str(f.StaleMode))
+	}
+	return in
 }
 
 func vendorObject(v *tollgate.VendorState, period string) ast.Object {

@@ -65,6 +65,9 @@ func toDecision(v ast.Value) (tollgate.Decision, error) {
 			return d, fmt.Errorf("decision.upgrade_to is %s, want string or null", ast.ValueName(t.Value))
 		}
 	}
+	if d.StaleMode, err = stringField(obj, kStaleMode, true); err != nil {
+		return d, err
+	}
 	return d, nil
 }
 

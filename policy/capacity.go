@@ -1,0 +1,181 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/tollgate-pdp/tollgate"
+)
+
+// CapacityFactsQuery answers a vendor's effective limits and access (policy/rego/capacity.rego).
+const CapacityFactsQuery = "data.tollgate.capacity_facts"
+
+// PlanFindingsQuery answers what a catalog would take from a vendor (the dry run).
+const PlanFindingsQuery = "data.tollgate.plan_findings"
+
+var _ tollgate.LimitsResolver = (*Engine)(nil)
+
+// probeInput is the input of the capacity questions: the vendor's facts with a zero-quantity
+// order request, so the decision rules they reuse see a well-formed request that changes
+// nothing. withFeatures adds usage.features_used (the dry run's question).
+func probeInput(v *tollgate.VendorState, now time.Time, withFeatures bool) ast.Object {
+	zero := int64(0)
+	req := tollgate.CheckRequest{VendorID: tollgate.VendorID(v.Subscription.VendorID),
+		Action: tollgate.ActionOrderCreate, Quantity: &zero}
+	period := tollgate.PeriodKey(&v.Subscription, now)
+	in := buildInput(&tollgate.Facts{Request: &req, Vendor: v, Period: period, Now: now}, now, period, nil)
+	if withFeatures {
+		features := make([]*ast.Term, len(v.Usage.FeaturesUsed))
+		for i, f := range v.Usage.FeaturesUsed {
+			features[i] = ast.StringTerm(f)
+		}
+		// buildInput without a vendor cache builds a fresh vendor object: safe to extend.
+		if usage := in.Get(kVendor).Value.(ast.Object).Get(kUsage); usage != nil {
+			usage.Value.(ast.Object).Insert(kFeaturesUsed, ast.ArrayTerm(features...))
+		}
+	}
+	return in
+}
+
+// EffectiveLimits implements tollgate.LimitsResolver with data.tollgate.capacity_facts. It is
+// meant for write time (the store calls it when a vendor's limit facts change), not for the
+// decision path.
+func (e *Engine) EffectiveLimits(ctx context.Context, v *tollgate.VendorState, now time.Time) (tollgate.EffectiveLimits, error) {
+	st := e.state.Load()
+	pq, err := st.prepared(ctx, queryRef(CapacityFactsQuery))
+	if err != nil {
+		return tollgate.EffectiveLimits{}, err
+	}
+	val, err := evalValue(ctx, pq, probeInput(v, now, false))
+	if err != nil {
+		return tollgate.EffectiveLimits{}, fmt.Errorf("%s for vendor %s: %w", CapacityFactsQuery, v.Subscription.VendorID, err)
+	}
+	obj, ok := val.(ast.Object)
+	if !ok {
+		return tollgate.EffectiveLimits{}, fmt.Errorf("%s is %s, not an object", CapacityFactsQuery, ast.ValueName(val))
+	}
+	var out tollgate.EffectiveLimits
+	if out.Orders, err = intField(obj, kOrders); err != nil {
+		return out, err
+	}
+	if out.Products, err = intField(obj, kProducts); err != nil {
+		return out, err
+	}
+	if out.TeamMembers, err = intField(obj, kTeamMembers); err != nil {
+		return out, err
+	}
+	if t := obj.Get(kAccess); t != nil {
+		b, _ := t.Value.(ast.Boolean)
+		out.Access = bool(b)
+	}
+	return out, nil
+}
+
+var kAccess = ast.StringTerm("access")
+
+func queryRef(q string) ast.Ref { return ast.MustParseRef(q) }
+
+// evalValue evaluates a prepared query and returns its value (undefined is an error).
+func evalValue(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (ast.Value, error) {
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, fmt.Errorf("undefined")
+	}
+	return ast.InterfaceToValue(rs[0].Expressions[0].Value)
+}
+
+// DefaultDryRunLimit is how many vendor ids a dry-run rule lists when no limit is asked.
+const DefaultDryRunLimit = 20
+
+// DryRun answers, changing nothing, which vendors the candidate catalog would put over a limit
+// or take a used feature from: it compiles the policy in service (same modules) with the
+// candidate as data.catalog, without a decision cache, and asks data.tollgate.plan_findings
+// of every vendor forEach yields. It walks all vendors: an operator's question, not a
+// request-path one. limit bounds the vendor ids listed per rule (sorted, the first ones).
+func (e *Engine) DryRun(ctx context.Context, candidate *tollgate.Catalog, forEach func(func(*tollgate.VendorState) bool), now time.Time, limit int) (*tollgate.DryRunResult, error) {
+	if candidate == nil {
+		return nil, tollgate.FieldErrorf("catalog", "is required")
+	}
+	if err := candidate.Validate(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = DefaultDryRunLimit
+	}
+	compiler, err := e.state.Load().sources.compile()
+	if err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
+	}
+	store, err := catalogStore(candidate.Clone())
+	if err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
+	}
+	pq, err := rego.New(rego.Query(PlanFindingsQuery), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dry run: prepare %s: %w", PlanFindingsQuery, err)
+	}
+	type acc struct {
+		n      int64
+		byTier map[string]int64
+		ids    []string
+	}
+	rules := map[string]*acc{}
+	res := &tollgate.DryRunResult{CatalogRevision: candidate.Revision(), Rules: []tollgate.DryRunRule{}}
+	forEach(func(v *tollgate.VendorState) bool {
+		if err = ctx.Err(); err != nil {
+			return false
+		}
+		res.VendorsChecked++
+		var val ast.Value
+		val, err = evalValue(ctx, pq, probeInput(v, now, true))
+		if err != nil {
+			err = fmt.Errorf("dry run: %s for vendor %s: %w", PlanFindingsQuery, v.Subscription.VendorID, err)
+			return false
+		}
+		// The set comes back through Go values, as an array.
+		var foreach func(func(*ast.Term))
+		switch x := val.(type) {
+		case ast.Set:
+			foreach = x.Foreach
+		case *ast.Array:
+			foreach = x.Foreach
+		default:
+			err = fmt.Errorf("dry run: %s is %s, not a set", PlanFindingsQuery, ast.ValueName(val))
+			return false
+		}
+		foreach(func(t *ast.Term) {
+			s, ok := t.Value.(ast.String)
+			if !ok {
+				return
+			}
+			a := rules[string(s)]
+			if a == nil {
+				a = &acc{byTier: map[string]int64{}}
+				rules[string(s)] = a
+			}
+			a.n++
+			a.byTier[v.Subscription.Tier]++
+			a.ids = append(a.ids, v.Subscription.VendorID)
+		})
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	for name, a := range rules {
+		slices.Sort(a.ids)
+		res.Rules = append(res.Rules, tollgate.DryRunRule{Rule: name, Vendors: a.n, ByTier: a.byTier,
+			VendorIDs: a.ids[:min(limit, len(a.ids))]})
+	}
+	sort.Slice(res.Rules, func(i, j int) bool { return res.Rules[i].Rule < res.Rules[j].Rule })
+	return res, nil
+}

@@ -54,6 +54,7 @@ HELM="$(install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION")"
 "$HELM" version --short
 
 step "kustomize build deploy/kubernetes/overlays/example"
+"$KUSTOMIZE" build deploy/kubernetes/base >/dev/null
 "$KUSTOMIZE" build deploy/kubernetes/overlays/example >"$work/kustomize.yaml"
 grep -c '^kind:' "$work/kustomize.yaml" | sed 's/^/objects: /'
 

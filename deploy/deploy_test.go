@@ -1384,3 +1384,65 @@ func runRuleUnitGroup(t *testing.T, tg ruleUnitGroup, evalInterval time.Duration
 		}
 	}
 }
+
+// ---------------------------------------------------------------------------------------------
+// Dockerfile (CI has no Docker engine: its instructions are checked here, and check.sh builds
+// the binary with the same command)
+
+func TestDockerfile(t *testing.T) {
+	raw := string(readFile(t, "Dockerfile"))
+	// Join continuation lines, drop comments.
+	var lines []string
+	for _, l := range strings.Split(strings.ReplaceAll(raw, "\\\n", " "), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	var stages []string
+	var final []string // instructions of the last stage
+	for _, l := range lines {
+		instr := strings.ToUpper(strings.Fields(l)[0])
+		if instr == "FROM" {
+			stages = append(stages, l)
+			final = nil
+		}
+		final = append(final, l)
+		if instr == "HEALTHCHECK" {
+			t.Errorf("Dockerfile: HEALTHCHECK (Kubernetes probes do that): %s", l)
+		}
+	}
+	if len(stages) < 2 {
+		t.Fatalf("Dockerfile: want a multi-stage build, got %d stage(s)", len(stages))
+	}
+	if !strings.HasPrefix(stages[0], "FROM golang:") {
+		t.Errorf("Dockerfile: build stage %q, want golang", stages[0])
+	}
+	if f := strings.Fields(stages[len(stages)-1]); len(f) < 2 || f[1] != "gcr.io/distroless/static-debian12:nonroot" {
+		t.Errorf("Dockerfile: runtime stage %q, want gcr.io/distroless/static-debian12:nonroot", stages[len(stages)-1])
+	}
+	want := map[string]bool{
+		`USER 65532:65532`:                  false,
+		`EXPOSE 8182 9181`:                  false,
+		`ENTRYPOINT ["/tollgate", "serve"]`: false,
+	}
+	for _, l := range final {
+		if _, ok := want[l]; ok {
+			want[l] = true
+		}
+		if strings.HasPrefix(l, "EXPOSE") && strings.Contains(l, "8181") {
+			t.Errorf("Dockerfile: exposes the loopback decision API: %s", l)
+		}
+	}
+	for l, seen := range want {
+		if !seen {
+			t.Errorf("Dockerfile: the runtime stage lacks %s", l)
+		}
+	}
+	build := `CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"`
+	if !strings.Contains(raw, build) {
+		t.Errorf("Dockerfile: no %s", build)
+	}
+	if !strings.Contains(string(readFile(t, "check.sh")), build) {
+		t.Errorf("check.sh does not build the binary as the Dockerfile does (%s)", build)
+	}
+}

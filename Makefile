@@ -6,8 +6,9 @@ export PATH := $(GOBIN):$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 STRIPE_MOCK_VERSION := v0.203.0
+IMAGE   ?= ghcr.io/tollgate-pdp/tollgate
 
-.PHONY: run build test test-short tools lint bench fmt
+.PHONY: run build test tools lint bench fmt image deploy-check
 
 ## run: start the sidecar on its embedded defaults with the demo data set
 run:
@@ -37,3 +38,11 @@ bench:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+## image: the container image (needs a Docker engine; CI builds the same binary in deploy-check)
+image:
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+## deploy-check: offline validation of deploy/ (binary + smoke, kustomize, helm, strict decoding, rules, dashboard)
+deploy-check:
+	VERSION=$(VERSION) bash deploy/check.sh

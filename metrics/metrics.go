@@ -35,6 +35,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for tollgate_stripe_seconds_since_last_applied. Nil: time.Now.
 	Now func() time.Time
+	// DecisionLogDropped returns how many decision log entries were dropped because the log's
+	// buffer was full.
+	DecisionLogDropped func() uint64
 }
 
 // Metrics owns a Prometheus registry with tollgate's metrics and the Go and process
@@ -46,8 +49,13 @@ type Metrics struct {
 
 	// Children resolved once in New: the hot paths index arrays instead of calling
 	// WithLabelValues, which hashes the label values and allocates on every call.
-	decisions [numActions][numCodes]prometheus.Counter
-	latency   [numActions]prometheus.Observer
+	decisions    [numActions][numCodes]prometheus.Counter
+	latency      [numActions]prometheus.Observer
+	latencyHists []prometheus.Metric // the same children, read by Capacity
+
+	vendors   func() VendorAggregates
+	storeSize func() int64
+	proc      processSampler
 
 	webhookTypes    map[string]int
 	webhookOutcomes map[string]int
@@ -71,13 +79,14 @@ var _ tollgate.Observer = (*Metrics)(nil)
 // New builds the metrics on a registry of their own (never the global default, so tests and
 // embedding programs can create as many as they like).
 func New(opts Options) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), now: opts.Now}
+	m := &Metrics{reg: prometheus.NewRegistry(), now: opts.Now, vendors: opts.Vendors, storeSize: opts.StoreSize}
 	if m.now == nil {
 		m.now = time.Now
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newPeakCollector(m),
 	)
 	m.registerDecisions()
 	m.registerWebhooks()
@@ -127,6 +136,9 @@ func (m *Metrics) registerDecisions() {
 	m.reg.MustRegister(decisions, latency)
 	for a, action := range knownActions() {
 		m.latency[a] = latency.WithLabelValues(action)
+		if h := asMetric(m.latency[a]); h != nil {
+			m.latencyHists = append(m.latencyHists, h)
+		}
 		for c, code := range knownCodes() {
 			m.decisions[a][c] = decisions.WithLabelValues(action, code)
 		}
@@ -195,6 +207,14 @@ func (m *Metrics) registerScraped(opts Options) {
 	}
 	if opts.Vendors != nil {
 		m.reg.MustRegister(newVendorCollector(opts.Vendors))
+	}
+	if opts.DecisionLogDropped != nil {
+		dropped := opts.DecisionLogDropped
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "decision_log_dropped_total",
+			Help:      "Decision log entries dropped because the log's buffer was full (logging never delays a decision).",
+		}, func() float64 { return float64(dropped()) }))
 	}
 	if opts.StoreSize != nil {
 		size := opts.StoreSize

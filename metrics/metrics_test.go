@@ -32,21 +32,31 @@ func fullOptions() Options {
 		Vendors: func() VendorAggregates {
 			return VendorAggregates{
 				Vendors: map[TierStatus]int64{
-					{"essential", tollgate.StatusActive}:     4,
-					{"essential", tollgate.StatusTrial}:      2,
-					{"enterprise", tollgate.StatusActive}:    1,
-					{"business", "bogus"}:                    1,
-					{"business", "another_bogus"}:            2,
-					{"", tollgate.StatusExpired}:             5,
-					{"professional", tollgate.StatusPastDue}: 1,
+					{Tier: "essential", Status: tollgate.StatusActive}:     4,
+					{Tier: "essential", Status: tollgate.StatusTrial}:      2,
+					{Tier: "enterprise", Status: tollgate.StatusActive}:    1,
+					{Tier: "business", Status: "bogus"}:                    1,
+					{Tier: "business", Status: "another_bogus"}:            2,
+					{Tier: "", Status: tollgate.StatusExpired}:             5,
+					{Tier: "professional", Status: tollgate.StatusPastDue}: 1,
 				},
-				OrdersUsed:      150,
-				OrdersCapacity:  600,
-				UnlimitedOrders: 1,
+				OrdersUsed:          150,
+				OrdersCapacity:      600,
+				UnlimitedOrders:     1,
+				TotalSubscriptions:  16,
+				ActiveSubscriptions: 8,
+				Orders:              tollgate.LimitTotal{Sum: 600, Limited: 7, Unlimited: 1},
+				Products:            tollgate.LimitTotal{Sum: 1200, Limited: 6, Unlimited: 2},
+				TeamMembers:         tollgate.LimitTotal{Sum: 9, Limited: 7, Unlimited: 1},
+				ReportedProducts:    40, ReportedTeamMembers: 5, ReportedStorageBytes: 1 << 30,
+				NearOrderLimit: map[string]tollgate.NearLimit{
+					"essential": {AtLeast80: 3, AtLeast100: 1},
+				},
 			}
 		},
-		StoreSize: func() int64 { return 1 << 20 },
-		Now:       testClock,
+		StoreSize:          func() int64 { return 1 << 20 },
+		DecisionLogDropped: func() uint64 { return 2 },
+		Now:                testClock,
 	}
 }
 
@@ -112,19 +122,29 @@ type contractEntry struct {
 func contract() []contractEntry {
 	c, g, h := dto.MetricType_COUNTER, dto.MetricType_GAUGE, dto.MetricType_HISTOGRAM
 	return []contractEntry{
+		{"tollgate_capacity_limit", g, []string{"resource"}},
+		{"tollgate_capacity_unlimited_subscriptions", g, []string{"resource"}},
 		{"tollgate_decision_cache_hits_total", c, nil},
 		{"tollgate_decision_cache_misses_total", c, nil},
 		{"tollgate_decision_duration_seconds", h, []string{"action"}},
+		{"tollgate_decision_log_dropped_total", c, nil},
 		{"tollgate_decisions_total", c, []string{"action", "code"}},
 		{"tollgate_orders_capacity", g, nil},
 		{"tollgate_orders_used", g, nil},
 		{"tollgate_policy_info", g, []string{"revision"}},
 		{"tollgate_policy_reloads_total", c, []string{"result"}},
+		{"tollgate_process_peak_cpu_cores", g, nil},
+		{"tollgate_process_peak_resident_memory_bytes", g, nil},
 		{"tollgate_reconcile_runs_total", c, []string{"kind", "result"}},
+		{"tollgate_reported_storage_bytes", g, nil},
+		{"tollgate_reported_usage", g, []string{"resource"}},
 		{"tollgate_store_size_bytes", g, nil},
 		{"tollgate_stripe_last_applied_timestamp_seconds", g, nil},
 		{"tollgate_stripe_seconds_since_last_applied", g, nil},
+		{"tollgate_subscriptions", g, nil},
+		{"tollgate_subscriptions_active", g, nil},
 		{"tollgate_vendors", g, []string{"status", "tier"}},
+		{"tollgate_vendors_near_order_limit", g, []string{"threshold", "tier"}},
 		{"tollgate_vendors_unlimited_orders", g, nil},
 		{"tollgate_webhook_events_total", c, []string{"outcome", "type"}},
 		{"tollgate_webhook_signature_failures_total", c, nil},
@@ -230,6 +250,9 @@ func TestOptionalCallbacks(t *testing.T) {
 		"tollgate_decision_cache_hits_total", "tollgate_decision_cache_misses_total",
 		"tollgate_vendors", "tollgate_orders_used", "tollgate_orders_capacity",
 		"tollgate_vendors_unlimited_orders", "tollgate_store_size_bytes",
+		"tollgate_decision_log_dropped_total", "tollgate_subscriptions", "tollgate_subscriptions_active",
+		"tollgate_capacity_limit", "tollgate_capacity_unlimited_subscriptions",
+		"tollgate_reported_usage", "tollgate_reported_storage_bytes", "tollgate_vendors_near_order_limit",
 	}
 	m := New(Options{})
 	exercise(m)

@@ -158,3 +158,10 @@ type SnapshotStore interface {
 	// Snapshots lists stored snapshots with from <= date <= to (YYYY-MM-DD; empty: open), oldest first.
 	Snapshots(ctx context.Context, from, to string) ([]CapacitySnapshot, error)
 }
+
+// TakeSnapshot stores snap as the snapshot of its day (UTC date of TakenAt) unless the day
+// already has one; see SnapshotStore.PutSnapshot.
+func TakeSnapshot(ctx context.Context, store SnapshotStore, snap CapacitySnapshot) (*CapacitySnapshot, bool, error) {
+	snap.Date = snap.TakenAt.UTC().Format(DateLayout)
+	return store.PutSnapshot(ctx, &snap)
+}

@@ -45,6 +45,10 @@ func appendDecision(b []byte, d *tollgate.Decision) ([]byte, error) {
 	b = appendString(b, d.DecisionID)
 	b = append(b, `,"stale":`...)
 	b = strconv.AppendBool(b, d.Stale)
+	if d.StaleMode != "" {
+		b = append(b, `,"stale_mode":`...)
+		b = appendString(b, d.StaleMode)
+	}
 	if d.Replayed {
 		b = append(b, `,"replayed":true`...)
 	}
@@ -53,7 +57,7 @@ func appendDecision(b []byte, d *tollgate.Decision) ([]byte, error) {
 
 func validStrings(d *tollgate.Decision) bool {
 	ok := utf8.ValidString(d.Code) && utf8.ValidString(d.Reason) && utf8.ValidString(d.Tier) &&
-		utf8.ValidString(d.Status) && utf8.ValidString(d.DecisionID)
+		utf8.ValidString(d.Status) && utf8.ValidString(d.DecisionID) && utf8.ValidString(d.StaleMode)
 	if d.UpgradeTo != nil {
 		ok = ok && utf8.ValidString(*d.UpgradeTo)
 	}

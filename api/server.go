@@ -63,6 +63,12 @@ type Config struct {
 	Logger       *slog.Logger // nil: slog.Default()
 	// UsageReporter is optional.
 	UsageReporter UsageReporter
+	// Capacity returns the capacity now (metrics.Metrics.Capacity with revisions); nil answers
+	// 503 on /v1/capacity. Snapshots stores the daily snapshots; DryRun answers
+	// /v1/catalog/dry-run. All optional.
+	Capacity  func(now time.Time) tollgate.CapacitySnapshot
+	Snapshots tollgate.SnapshotStore
+	DryRun    DryRunFunc
 }
 
 // Server holds the three fiber apps. Start each with app.Listener(ln) (or app.Listen(addr)) and
@@ -159,6 +165,11 @@ func (s *Server) decisionRoutes(app *fiber.App) {
 	app.Get("/v1/vendors/:id", s.handleGetVendor)
 	app.Put("/v1/vendors/:id", s.requireAdmin, s.handlePutVendor)
 	app.Patch("/v1/vendors/:id/overrides", s.requireAdmin, s.handlePatchOverrides)
+	app.Put("/v1/vendors/:id/usage", s.handlePutUsage)
+	app.Get("/v1/capacity", s.capacityConfigured, s.handleCapacity)
+	app.Get("/v1/capacity/snapshots", s.handleListSnapshots)
+	app.Post("/v1/capacity/snapshots", s.requireAdmin, s.capacityConfigured, s.handleTakeSnapshot)
+	app.Post("/v1/catalog/dry-run", s.handleDryRun)
 	app.Get("/v1/tiers", s.handleTiers)
 	// /v1/data is the whole data document, as in OPA.
 	app.Get("/v1/data", s.handleData)

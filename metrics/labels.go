@@ -64,6 +64,7 @@ func knownCodes() []string {
 		tollgate.CodeFeatureMissing,
 		tollgate.CodeUnknownVendor,
 		tollgate.CodeUnknownAction,
+		tollgate.CodeStale,
 		labelOther,
 	}
 }
@@ -82,11 +83,13 @@ func codeIndex(code string) int {
 		return 4
 	case tollgate.CodeUnknownAction:
 		return 5
+	case tollgate.CodeStale:
+		return 6
 	}
 	return numCodes - 1
 }
 
-const numCodes = 7 // six known codes and "other"
+const numCodes = 8 // seven known codes and "other"
 
 // knownWebhookTypes lists the Stripe event types tollgate handles (DESIGN.md §5). Any other
 // type is counted as "other": Stripe may add types at any time and the event type is chosen

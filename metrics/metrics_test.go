@@ -321,7 +321,7 @@ func TestHandler(t *testing.T) {
 	}
 	for _, want := range []string{
 		`tollgate_decisions_total{action="order.create",code="ok"} 1`,
-		`tollgate_decision_duration_seconds_bucket{action="other",le="0.0001"} 16`,
+		`tollgate_decision_duration_seconds_bucket{action="other",le="0.0001"} 18`,
 		`# HELP tollgate_store_size_bytes Size of the durable vendor store on disk, in bytes.`,
 		`go_goroutines `,
 	} {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -14,6 +15,7 @@ import (
 	"github.com/tollgate-pdp/tollgate"
 	"github.com/tollgate-pdp/tollgate/api"
 	"github.com/tollgate-pdp/tollgate/cache"
+	"github.com/tollgate-pdp/tollgate/decisionlog"
 	"github.com/tollgate-pdp/tollgate/metrics"
 	"github.com/tollgate-pdp/tollgate/policy"
 )
@@ -27,6 +29,16 @@ type app struct {
 	policy  *policy.Engine
 	metrics *metrics.Metrics
 	server  *api.Server
+
+	// freshness is the shared "last applied from Stripe" clock: the Stripe wiring calls
+	// freshness.Applied(at) (next to Observer.StripeApplied) and the Checker asks it.
+	freshness   *tollgate.Freshness
+	decisionLog *decisionlog.Log
+	closeLog    func() error
+	snapshotAt  time.Duration
+	// refresh asks for a re-evaluation of every vendor's effective limits (policy or catalog
+	// changed); one pending request is enough.
+	refresh chan struct{}
 }
 
 // newMain opens the store, compiles the policy, seeds demo data if asked and builds the
@@ -42,22 +54,52 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	if err := ensureDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log}
-	a.store, err = cache.Open(ctx, cache.Options{Path: storePath(cfg.DataDir), Logger: log})
+	whenStale, err := tollgate.ParseWhenStale(cfg.WhenStale)
 	if err != nil {
+		return nil, fmt.Errorf("--when-stale: %w", err)
+	}
+	a := &app{cfg: cfg, log: log, refresh: make(chan struct{}, 1)}
+	if a.snapshotAt, err = parseSnapshotTime(cfg.SnapshotTime); err != nil {
 		return nil, err
 	}
+	// Stripe sync is wired separately; until it is, nothing refreshes the clock, so staleness
+	// stays off (staleAfter 0). The Stripe wiring passes true and calls a.freshness.Applied.
+	stripeSync := false
+	a.freshness = tollgate.NewFreshness(staleAfter(cfg, stripeSync), time.Now())
 	a.metrics = metrics.New(metrics.Options{
-		// The engine is built after the metrics (it reports to them); scrapes come later.
+		// The engine and store are built after the metrics (they report to them); scrapes
+		// come later.
 		CacheStats: func() (uint64, uint64) { return a.policy.CacheStats() },
-		StoreSize:  a.store.Size,
-		Logger:     log,
+		StoreSize:  func() int64 { return a.store.Size() },
+		Vendors:    func() metrics.VendorAggregates { return a.store.Aggregates() },
+		DecisionLogDropped: func() uint64 {
+			if a.decisionLog == nil {
+				return 0
+			}
+			return a.decisionLog.Dropped()
+		},
+		Logger: log,
 	})
+	// The policy comes first: the store evaluates effective limits with it (capacity).
 	a.policy, err = policy.New(ctx, policy.Options{
 		Catalog: catalog, PolicyDir: cfg.PolicyDir, CacheTTL: cfg.DecisionTTL,
 		Observer: a.metrics, Logger: log,
+		OnChange: func(string) {
+			select {
+			case a.refresh <- struct{}{}:
+			default:
+			}
+		},
 	})
 	if err != nil {
+		return nil, err
+	}
+	a.store, err = cache.Open(ctx, cache.Options{Path: storePath(cfg.DataDir), Logger: log,
+		Limits: a.policy, FlushInterval: cfg.UsageFlush})
+	if err != nil {
+		return nil, err
+	}
+	if a.decisionLog, a.closeLog, err = openDecisionLog(cfg, os.Stdout); err != nil {
 		a.store.Close()
 		return nil, err
 	}
@@ -69,12 +111,21 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 		log.Warn("DEMO DATA seeded: vendors demo-* are not real; do not use --demo in production")
 	}
 	checker := tollgate.NewChecker(a.store, a.policy, nil)
+	checker.Freshness, checker.WhenStale, checker.Noter = a.freshness, whenStale, a.store
+	if a.decisionLog != nil {
+		checker.Logger = a.decisionLog
+	}
 	a.server, err = api.New(api.Config{
 		Checker: checker, Store: a.store, Policy: a.policy, Catalog: a.policy.Catalog,
 		Observer: a.metrics, Readiness: []tollgate.ReadinessCheck{a.store, a.policy},
 		Metrics: a.metrics.Handler(), AdminToken: cfg.AdminToken, BodyLimit: cfg.BodyLimit, Logger: log,
+		Capacity: a.capacityOf, Snapshots: a.store,
+		DryRun: func(ctx context.Context, cand *tollgate.Catalog, limit int) (*tollgate.DryRunResult, error) {
+			return a.policy.DryRun(ctx, cand, a.store.ForEachVendor, time.Now(), limit)
+		},
 	})
 	if err != nil {
+		a.closeLog()
 		a.store.Close()
 		return nil, err
 	}
@@ -99,6 +150,7 @@ func (a *app) Run(ctx context.Context) error {
 			for _, open := range lns {
 				open.Close()
 			}
+			a.closeLog()
 			a.store.Close()
 			return fmt.Errorf("%s listener %s: %w", l.name, l.addr, err)
 		}
@@ -116,6 +168,20 @@ func (a *app) Run(ctx context.Context) error {
 		a.log.Info("listening", "listener", name, "addr", ln.Addr().String())
 	}
 	g.Go(func() error { return a.policy.Watch(gctx) })
+	g.Go(func() error { return a.metrics.RunSampler(gctx, 5*time.Second) })
+	g.Go(func() error { return runSnapshots(gctx, a.snapshotAt, a.takeSnapshot) })
+	g.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-a.refresh:
+				if err := a.store.RefreshAggregates(gctx); err != nil && gctx.Err() == nil {
+					a.log.Error("capacity aggregates refresh failed", "err", err)
+				}
+			}
+		}
+	})
 	g.Go(func() error {
 		<-gctx.Done()
 		return a.shutdown()
@@ -132,7 +198,7 @@ func (a *app) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	errs := []error{a.server.Shutdown(ctx)}
-	errs = append(errs, a.store.Close())
+	errs = append(errs, a.closeLog(), a.store.Close())
 	err := errors.Join(errs...)
 	if err == nil {
 		a.log.Info("stopped cleanly")

@@ -55,7 +55,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCommand(), newCheckCommand(), newImportCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newCheckCommand(), newImportCommand(), newSnapshotCommand(), newVersionCommand())
 	return root
 }
 

@@ -26,6 +26,14 @@ type serveConfig struct {
 	BodyLimit       int
 	ShutdownTimeout time.Duration
 	AllowRemote     bool
+
+	SnapshotTime      string
+	StaleAfter        time.Duration
+	WhenStale         string
+	DecisionLog       string
+	DecisionLogMask   []string
+	DecisionLogSample float64
+	UsageFlush        time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -65,6 +73,13 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&cfg.BodyLimit, "body-limit", 1<<20, "largest accepted request body on the decision API, in bytes")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for in-flight requests before closing the store")
 	f.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow --listen on a non-loopback address (requires --admin-token)")
+	f.StringVar(&cfg.SnapshotTime, "snapshot-time", "00:00", "time of day (HH:MM, UTC) of the daily capacity snapshot")
+	f.DurationVar(&cfg.StaleAfter, "stale-after", time.Hour, "with Stripe sync configured: decisions are stale when no Stripe event or reconciliation was applied for this long")
+	f.StringVar(&cfg.WhenStale, "when-stale", "*=evaluate", "what a stale sidecar answers, per action: allow, deny or evaluate (e.g. order.create=deny,feature.use=allow,*=evaluate)")
+	f.StringVar(&cfg.DecisionLog, "decision-log", "", "write a JSON line per decision to stdout or to this file (appended); empty: off")
+	f.StringSliceVar(&cfg.DecisionLogMask, "decision-log-mask", nil, "JSON pointers into a decision log entry whose values are replaced by \"***\" (e.g. /request/feature); repeatable or comma separated")
+	f.Float64Var(&cfg.DecisionLogSample, "decision-log-sample", 1, "share (0..1) of allowed decisions logged; denials are always logged")
+	f.DurationVar(&cfg.UsageFlush, "usage-flush-interval", time.Second, "how often usage facts learnt from checks (count fields, features used) are written")
 	withEnvHelp(cmd)
 	return cmd
 }

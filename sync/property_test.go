@@ -179,7 +179,7 @@ func TestPropertyShuffledDeliveryConverges(t *testing.T) {
 // compares the resulting states. It runs on its own goroutine, so it reports by error.
 func propertyTrial(root string, trial int, events, deliveries []map[string]any) error {
 	now := time.Unix(tPeriodStart+3600, 0)
-	run := func(name string, evs []map[string]any) (map[string]string, error) {
+	run := func(name string, evs []map[string]any, senders int) (map[string]string, error) {
 		st, err := cache.Open(context.Background(), cache.Options{Path: filepath.Join(root, fmt.Sprintf("%d-%s.db", trial, name))})
 		if err != nil {
 			return nil, err
@@ -190,13 +190,32 @@ func propertyTrial(root string, trial int, events, deliveries []map[string]any) 
 		if err != nil {
 			return nil, err
 		}
+		// senders > 1 deliver concurrently, as Stripe does: on top of the shuffle, the
+		// interleaving is the scheduler's
+		next := make(chan map[string]any)
+		errs := make(chan error, senders)
+		for range senders {
+			go func() {
+				var first error
+				for ev := range next {
+					payload, err := json.Marshal(ev)
+					if err == nil {
+						_, err = sy.Receive(context.Background(), payload, SignatureHeader(payload, now, testSecret))
+					}
+					if err != nil && first == nil {
+						first = fmt.Errorf("%s delivery of %s: %w", name, ev["id"], err)
+					}
+				}
+				errs <- first
+			}()
+		}
 		for _, ev := range evs {
-			payload, err := json.Marshal(ev)
-			if err != nil {
+			next <- ev
+		}
+		close(next)
+		for range senders {
+			if err := <-errs; err != nil {
 				return nil, err
-			}
-			if _, err := sy.Receive(context.Background(), payload, SignatureHeader(payload, now, testSecret)); err != nil {
-				return nil, fmt.Errorf("%s delivery of %s: %w", name, ev["id"], err)
 			}
 		}
 		out := map[string]string{}
@@ -217,11 +236,14 @@ func propertyTrial(root string, trial int, events, deliveries []map[string]any) 
 		})
 		return out, ferr
 	}
-	want, err := run("in-order", events)
+	want, err := run("in-order", events, 1)
 	if err != nil {
 		return err
 	}
-	got, err := run("shuffled", deliveries)
+	// sequential: concurrent senders (4) converge too, but currently trip a data race in
+	// cache/aggregates.go (aggregates.changed reads old.revision after unlocking), reported to
+	// the cache package; raise to 4 once it is fixed
+	got, err := run("shuffled", deliveries, 1)
 	if err != nil {
 		return err
 	}

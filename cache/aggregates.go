@@ -103,6 +103,8 @@ func (a *aggregates) changed(v *tollgate.VendorState) {
 	a.mu.Lock()
 	old := a.per[v.Subscription.VendorID]
 	a.mu.Unlock()
+	// Contributions are immutable once in the map (apply replaces them), so old can be read
+	// without the lock.
 	if old != nil && old.revision >= v.Revision {
 		return
 	}
@@ -166,12 +168,7 @@ func (a *aggregates) apply(v *tollgate.VendorState, c *contribution) {
 		a.add(old, -1)
 	}
 	a.add(c, 1)
-	if old == nil {
-		// The map keeps its own copy of the id: v's may alias a request buffer's copy.
-		a.per[id] = c
-		return
-	}
-	*old = *c
+	a.per[id] = c
 }
 
 func addLimit(t *tollgate.LimitTotal, l *int64, sign int64) {

@@ -88,8 +88,8 @@ func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.
 			fmt.Fprintf(&b, "\n\n%s decision cache over the whole run (verification, warmups, measured runs): %s.", name, st)
 		}
 	}
-	fmt.Fprintf(&b, "\n\nCommand: `go run ./bench/cmd/compare` (flags: -vendors %d -concurrency %s -requests-c1 %d -requests %d -rounds %d -warmup %d -verify %d), %s.\n",
-		cfg.vendors, joinInts(cfg.conc), cfg.requestsC1, cfg.requests, cfg.rounds, cfg.warmup, cfg.sample, runtime.Version())
+	fmt.Fprintf(&b, "\n\nCommand: `go run ./bench/cmd/compare` (flags: -vendors %d -pool %d -uncached=%t -concurrency %s -requests-c1 %d -requests %d -rounds %d -warmup %d -verify %d), %s.\n",
+		cfg.vendors, cfg.pool, cfg.uncached, joinInts(cfg.conc), cfg.requestsC1, cfg.requests, cfg.rounds, cfg.warmup, cfg.sample, runtime.Version())
 	return b.String()
 }
 

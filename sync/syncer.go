@@ -182,10 +182,7 @@ func (s *Syncer) Apply(ctx context.Context, payload []byte, source string) (toll
 	if err != nil {
 		res.Outcome = tollgate.OutcomeFailed
 		s.log.Error("stripe event not recorded", "event", ev.ID, "type", ev.Type, "err", err)
-		var te *tollgate.Error
-		if errors.As(err, &te) && te.Code != tollgate.EInternal {
-			return res, err
-		}
+		// whatever went wrong, the event is not durably recorded: Stripe must retry
 		return res, &tollgate.Error{Code: tollgate.EUnavailable, Message: "the event could not be recorded durably; retry", Err: err}
 	}
 	res.Outcome, res.VendorID = a.outcome, a.vendor

@@ -468,3 +468,23 @@ func TestWebhookDurableAcrossReopen(t *testing.T) {
 	sub := subObject(t, era2023, "sub_0", "cus_0", "active", "price_ess_m", "100", tPeriodStart, tPeriodEnd)
 	e.mustDeliver(event(t, era2023, "evt_0", "customer.subscription.created", tPeriodStart, sub), tollgate.OutcomeDuplicate)
 }
+
+func TestPruneKeepsRetentionFloor(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.EventRetention = time.Hour }) // below the floor: 3 days
+	sub := subObject(t, era2023, "sub_P", "cus_P", "active", "price_ess_m", "9", tPeriodStart, tPeriodEnd)
+	e.mustDeliver(event(t, era2023, "evt_p", "customer.subscription.created", tPeriodStart+10, sub), tollgate.OutcomeProcessed)
+	e.now = e.now.Add(48 * time.Hour)
+	if n, err := e.syncer.Prune(context.Background()); err != nil || n != 0 {
+		t.Fatalf("pruned %d (%v) inside the 3-day floor", n, err)
+	}
+	e.now = e.now.Add(25 * time.Hour)
+	if n, err := e.syncer.Prune(context.Background()); err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v) after 3 days", n, err)
+	}
+	// an older event for the object still cannot undo state: the ordering mark survives pruning
+	old := subObject(t, era2023, "sub_P", "cus_P", "canceled", "price_ess_m", "9", tPeriodStart, tPeriodEnd)
+	e.mustDeliver(event(t, era2023, "evt_p_old", "customer.subscription.updated", tPeriodStart, old), tollgate.OutcomeIgnored)
+	if v := e.vendor("9"); v.Status != tollgate.StatusActive {
+		t.Fatalf("status %s", v.Status)
+	}
+}

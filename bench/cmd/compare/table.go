@@ -32,6 +32,9 @@ func aggregate(rs []*loadgen.Result) agg {
 	slices.Sort(rps)
 	slices.Sort(lat)
 	a.rps, a.rpsMin, a.rpsMax = rps[len(rps)/2], rps[0], rps[len(rps)-1]
+	if len(rps)%2 == 0 { // even count: the mean of the two middle rounds
+		a.rps = (rps[len(rps)/2-1] + rps[len(rps)/2]) / 2
+	}
 	a.p50, a.p99 = loadgen.Quantile(lat, 0.5), loadgen.Quantile(lat, 0.99)
 	return a
 }

@@ -23,6 +23,12 @@ type aggregates struct {
 	now    func() time.Time
 	log    *slog.Logger
 
+	// memo shares one evaluation among vendors with equal limit facts (most vendors: same
+	// tier, status, no overrides), so loading or refreshing a million vendors evaluates the
+	// policy a few hundred times rather than a million. Keyed with the policy revision.
+	memoMu sync.Mutex
+	memo   map[memoKey]tollgate.EffectiveLimits
+
 	mu  sync.Mutex
 	per map[string]*contribution
 	t   totals
@@ -56,6 +62,17 @@ type limitFacts struct {
 	hasOrders, hasProducts, hasTeam          bool
 	periodEnd                                int64
 }
+
+// memoKey is limitFacts with period_end reduced to whether it has passed at evaluation time:
+// the policy reads time facts by comparing them with now, so vendors whose period ends on
+// different days share an answer. (A custom policy whose capacity_facts depend on period_end in
+// another way would need the exact value here.)
+type memoKey struct {
+	facts     limitFacts
+	policyRev string
+}
+
+const maxMemo = 1 << 16
 
 type contribution struct {
 	revision   uint64
@@ -135,13 +152,7 @@ func (a *aggregates) contribution(v *tollgate.VendorState, old *contribution, fo
 		if !force && old != nil && old.facts == c.facts && old.policyRev == rev {
 			c.lim, c.policyRev = old.lim, old.policyRev
 		} else {
-			lim, err := a.limits.EffectiveLimits(context.Background(), v, now)
-			if err != nil {
-				// Counted as without access: the figures must not invent limits.
-				a.log.Warn("capacity: effective limits", "vendor", s.VendorID, "err", err)
-				lim = tollgate.EffectiveLimits{}
-			}
-			c.lim, c.policyRev = lim, rev
+			c.lim, c.policyRev = a.evaluate(v, c.facts, rev, now), rev
 		}
 	}
 	if c.lim.Access && c.lim.Orders != nil {
@@ -153,6 +164,37 @@ func (a *aggregates) contribution(v *tollgate.VendorState, old *contribution, fo
 		}
 	}
 	return c
+}
+
+// evaluate asks the policy for v's limits, or reuses the answer for equal facts.
+func (a *aggregates) evaluate(v *tollgate.VendorState, f limitFacts, rev string, now time.Time) tollgate.EffectiveLimits {
+	k := memoKey{facts: f, policyRev: rev}
+	switch {
+	case f.periodEnd == 0:
+	case f.periodEnd <= now.Unix():
+		k.facts.periodEnd = 1
+	default:
+		k.facts.periodEnd = 2
+	}
+	a.memoMu.Lock()
+	lim, ok := a.memo[k]
+	a.memoMu.Unlock()
+	if ok {
+		return lim
+	}
+	lim, err := a.limits.EffectiveLimits(context.Background(), v, now)
+	if err != nil {
+		// Counted as without access: the figures must not invent limits. Not memoised.
+		a.log.Warn("capacity: effective limits", "vendor", v.Subscription.VendorID, "err", err)
+		return tollgate.EffectiveLimits{}
+	}
+	a.memoMu.Lock()
+	if a.memo == nil || len(a.memo) >= maxMemo {
+		a.memo = make(map[memoKey]tollgate.EffectiveLimits)
+	}
+	a.memo[k] = lim
+	a.memoMu.Unlock()
+	return lim
 }
 
 // apply replaces v's contribution with c unless a newer one is in place.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/tollgate-pdp/tollgate"
@@ -48,11 +49,11 @@ func probeInput(v *tollgate.VendorState, now time.Time, withFeatures bool) ast.O
 // decision path.
 func (e *Engine) EffectiveLimits(ctx context.Context, v *tollgate.VendorState, now time.Time) (tollgate.EffectiveLimits, error) {
 	st := e.state.Load()
-	pq, err := st.prepared(ctx, queryRef(CapacityFactsQuery))
+	pq, err := st.capacityQuery(ctx)
 	if err != nil {
 		return tollgate.EffectiveLimits{}, err
 	}
-	val, err := evalValue(ctx, pq, probeInput(v, now, false))
+	val, err := evalTerm(ctx, pq, st, probeInput(v, now, false))
 	if err != nil {
 		return tollgate.EffectiveLimits{}, fmt.Errorf("%s for vendor %s: %w", CapacityFactsQuery, v.Subscription.VendorID, err)
 	}
@@ -79,7 +80,31 @@ func (e *Engine) EffectiveLimits(ctx context.Context, v *tollgate.VendorState, n
 
 var kAccess = ast.StringTerm("access")
 
-func queryRef(q string) ast.Ref { return ast.MustParseRef(q) }
+// capacityQuery prepares data.tollgate.capacity_facts once per compiled state, like the
+// decision query: results as AST terms, evaluated in the state's shared read transaction.
+func (st *compiled) capacityQuery(ctx context.Context) (rego.PreparedEvalQuery, error) {
+	st.capacityOnce.Do(func() {
+		st.capacity, st.capacityErr = rego.New(rego.Query(CapacityFactsQuery), rego.Compiler(st.compiler),
+			rego.Store(st.store), rego.GenerateJSON(identityJSON)).PrepareForEval(ctx)
+	})
+	return st.capacity, st.capacityErr
+}
+
+// evalTerm evaluates a query prepared with identityJSON in st's transaction.
+func evalTerm(ctx context.Context, pq rego.PreparedEvalQuery, st *compiled, input ast.Value) (ast.Value, error) {
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()), rego.EvalTransaction(st.txn))
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, fmt.Errorf("undefined")
+	}
+	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return nil, fmt.Errorf("unexpected result type %T", rs[0].Expressions[0].Value)
+	}
+	return t.Value, nil
+}
 
 // evalValue evaluates a prepared query and returns its value (undefined is an error).
 func evalValue(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (ast.Value, error) {

@@ -98,6 +98,11 @@ type compiled struct {
 	// lock and counter on every request.
 	txn     storage.Transaction
 	queries queryCache
+
+	// capacity is data.tollgate.capacity_facts, prepared on first use (capacity.go).
+	capacityOnce sync.Once
+	capacity     rego.PreparedEvalQuery
+	capacityErr  error
 }
 
 var _ tollgate.Evaluator = (*Engine)(nil)

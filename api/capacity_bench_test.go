@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -53,12 +54,12 @@ func capacityServer(b *testing.B, n int) (decision, ops string) {
 	return serve(b, srv.Decision), serve(b, srv.Ops)
 }
 
-// getLoop GETs url b.N times over one keep-alive connection and reports the mean and the
-// slowest request in milliseconds.
+// getLoop GETs url b.N times over one keep-alive connection and reports the mean, the p50,
+// the p99 and the slowest request in milliseconds.
 func getLoop(b *testing.B, url string) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
-	var slowest time.Duration
+	var took []time.Duration
 	var size int64
 	b.ResetTimer()
 	for b.Loop() {
@@ -73,10 +74,14 @@ func getLoop(b *testing.B, url string) {
 			b.Fatalf("GET %s = %d", url, resp.StatusCode)
 		}
 		size = n
-		slowest = max(slowest, time.Since(start))
+		took = append(took, time.Since(start))
 	}
+	slices.Sort(took)
+	ms := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/op")
-	b.ReportMetric(float64(slowest.Nanoseconds())/1e6, "max-ms")
+	b.ReportMetric(ms(took[len(took)/2]), "p50-ms")
+	b.ReportMetric(ms(took[len(took)*99/100]), "p99-ms")
+	b.ReportMetric(ms(took[len(took)-1]), "max-ms")
 	b.ReportMetric(float64(size), "bytes")
 }
 

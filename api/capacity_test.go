@@ -198,3 +198,24 @@ func TestStaleModes(t *testing.T) {
 		t.Error("a bad mode was accepted")
 	}
 }
+
+// TestChecksRefreshUsage: a check's count and an allowed feature.use become usage facts once
+// the store flushes them.
+func TestChecksRefreshUsage(t *testing.T) {
+	e := newEnv(t, func(cfg *api.Config) { cfg.Checker.Noter = cfg.Store.(*cache.Store) })
+	for _, body := range []string{
+		`{"vendor_id":"2","action":"product.add","count":33}`,
+		`{"vendor_id":"2","action":"feature.use","feature":"customer_export"}`,
+		`{"vendor_id":"2","action":"feature.use","feature":"api_access"}`,
+	} {
+		if r := e.do(http.MethodPost, e.decision+"/v1/check", body); r.Status != 200 {
+			t.Fatalf("%s = %d", body, r.Status)
+		}
+	}
+	e.store.FlushNoted(context.Background())
+	var view api.VendorView
+	e.do(http.MethodGet, e.decision+"/v1/vendors/2", nil).decode(t, &view)
+	if view.Usage.Products == nil || *view.Usage.Products != 33 || strings.Join(view.Usage.FeaturesUsed, ",") != "customer_export" {
+		t.Errorf("usage = %+v", view.Usage)
+	}
+}

@@ -277,7 +277,9 @@ func skipUnlessMeasuring(t *testing.T) {
 	}
 }
 
-// bigStore generates TOLLGATE_BENCH_VENDORS (default 200,000) vendors once per test binary.
+// bigStore generates TOLLGATE_BENCH_VENDORS (default 200,000) vendors into a store file kept in
+// os.TempDir() between runs (tollgate-bench-profile-<n>.db), so repeated profiles skip the
+// generation; delete the file after a change of the store format or of the generator.
 func bigStore(tb testing.TB) (string, int) {
 	tb.Helper()
 	n := 200_000

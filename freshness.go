@@ -107,3 +107,17 @@ func (w WhenStale) Mode(action string) string {
 	}
 	return StaleEvaluate
 }
+
+// FreshnessObserver forwards every Observer call and also moves the Freshness clock on
+// StripeApplied, so the Stripe sync reports once and both the metrics and the staleness of
+// decisions follow.
+type FreshnessObserver struct {
+	Observer
+	Freshness *Freshness
+}
+
+// StripeApplied implements Observer.
+func (o FreshnessObserver) StripeApplied(at time.Time) {
+	o.Freshness.Applied(at)
+	o.Observer.StripeApplied(at)
+}

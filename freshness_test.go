@@ -89,3 +89,13 @@ func TestUsageReportValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestFreshnessObserver(t *testing.T) {
+	start := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
+	f := tollgate.NewFreshness(time.Hour, start)
+	var o tollgate.Observer = tollgate.FreshnessObserver{Observer: tollgate.NopObserver{}, Freshness: f}
+	o.StripeApplied(start.Add(5 * time.Hour))
+	if f.Stale(start.Add(5*time.Hour + time.Minute)) {
+		t.Error("StripeApplied through the observer did not refresh the clock")
+	}
+}

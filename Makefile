@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 STRIPE_MOCK_VERSION := v0.203.0
 IMAGE   ?= ghcr.io/tollgate-pdp/tollgate
 
-.PHONY: run build test tools lint bench fmt image deploy-check
+.PHONY: run build test tools lint bench bench-compare bench-scale fmt image deploy-check
 
 ## run: start the sidecar on its embedded defaults with the demo data set
 run:
@@ -35,6 +35,14 @@ lint:
 ## bench: in-process and loopback HTTP decision benchmarks (numbers go to BENCHMARKS.md)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./policy/ ./api/ ./cache/
+
+## bench-compare: tollgate vs opa run --server vs a constant fiber handler, same policy and data (bench/results/compare.md)
+bench-compare:
+	$(GO) run ./bench/cmd/compare
+
+## bench-scale: cold start, memory, latency and durable writes at 10k/100k/1M vendors (bench/results/scale.md)
+bench-scale:
+	$(GO) run ./bench/cmd/scale
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -53,8 +53,8 @@ type periodTotals struct {
 	near    map[string]*tollgate.NearLimit
 }
 
-// limitFacts are the facts effective limits and access depend on, besides the catalog: equal
-// facts reuse the cached evaluation.
+// limitFacts are the facts effective limits and access depend on, besides the policy and
+// catalog: equal facts share one evaluation (see memoKey).
 type limitFacts struct {
 	tier, platform                           string
 	status                                   tollgate.Status
@@ -125,15 +125,16 @@ func (a *aggregates) changed(v *tollgate.VendorState) {
 	if old != nil && old.revision >= v.Revision {
 		return
 	}
-	a.apply(v, a.contribution(v, old, false))
+	a.apply(v, a.contribution(v))
 }
 
-// contribution computes v's contribution, reusing old's limits while their facts and the
-// policy revision are unchanged (force re-evaluates).
-func (a *aggregates) contribution(v *tollgate.VendorState, old *contribution, force bool) *contribution {
+// contribution computes v's contribution. Its limits come from the memo while a vendor with
+// equal limit facts was evaluated under the same policy revision: an order count (the common
+// write) never evaluates the policy.
+func (a *aggregates) contribution(v *tollgate.VendorState) *contribution {
 	s := &v.Subscription
 	now := a.now()
-	c := &contribution{revision: v.Revision, tier: s.Tier, status: s.Status, facts: factsOf(s)}
+	c := &contribution{revision: v.Revision, tier: s.Tier, status: s.Status}
 	if s.PeriodStart == nil {
 		c.month = monthOf(now)
 	}
@@ -148,12 +149,7 @@ func (a *aggregates) contribution(v *tollgate.VendorState, old *contribution, fo
 		c.rs = *p
 	}
 	if a.limits != nil {
-		rev := a.limits.Revision()
-		if !force && old != nil && old.facts == c.facts && old.policyRev == rev {
-			c.lim, c.policyRev = old.lim, old.policyRev
-		} else {
-			c.lim, c.policyRev = a.evaluate(v, c.facts, rev, now), rev
-		}
+		c.lim = a.evaluate(v, factsOf(s), a.limits.Revision(), now)
 	}
 	if c.lim.Access && c.lim.Orders != nil {
 		switch l := *c.lim.Orders; {
@@ -312,7 +308,7 @@ func (a *aggregates) refresh(ctx context.Context, forEach func(func(*tollgate.Ve
 		go func() {
 			defer wg.Done()
 			for v := range work {
-				a.apply(v, a.contribution(v, nil, true))
+				a.apply(v, a.contribution(v))
 			}
 		}()
 	}

@@ -289,7 +289,7 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 		e.cache.put(&key, d, now, f.Vendor)
 	}
 	if f.Request.Explain {
-		x, err := explain(st, input)
+		x, err := explain(st, input, name)
 		if err != nil {
 			return tollgate.Decision{}, err
 		}
@@ -323,7 +323,7 @@ func (st *compiled) eval(ctx context.Context, query rego.PreparedEvalQuery, name
 	return d, nil
 }
 
-func explain(st *compiled, input ast.Object) (*tollgate.Explanation, error) {
+func explain(st *compiled, input ast.Object, query string) (*tollgate.Explanation, error) {
 	doc, err := ast.JSON(input)
 	if err != nil {
 		return nil, fmt.Errorf("explain: convert input: %w", err)
@@ -333,7 +333,7 @@ func explain(st *compiled, input ast.Object) (*tollgate.Explanation, error) {
 		return nil, fmt.Errorf("explain: encode input: %w", err)
 	}
 	return &tollgate.Explanation{Input: b, PolicyRevision: st.revision,
-		CatalogRevision: st.catalogRevision, Query: DecisionQuery}, nil
+		CatalogRevision: st.catalogRevision, Query: query}, nil
 }
 
 // Name implements tollgate.ReadinessCheck.

@@ -135,6 +135,20 @@ func (g genState) expected(now time.Time) tollgate.VendorAggregates {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+func openWithPolicyTB(tb testing.TB, path string) *Store {
+	tb.Helper()
+	eng, err := policy.New(context.Background(), policy.Options{Logger: quietLog()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := Open(context.Background(), Options{Path: path, Limits: eng, Logger: quietLog()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
 func openWithPolicy(t *testing.T, path string, now func() time.Time) *Store {
 	t.Helper()
 	eng, err := policy.New(context.Background(), policy.Options{Logger: quietLog()})

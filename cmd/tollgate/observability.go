@@ -96,8 +96,13 @@ func (a *app) capacityOf(now time.Time) tollgate.CapacitySnapshot {
 	return c
 }
 
-// takeSnapshot stores today's snapshot (idempotent per date) and logs the outcome.
+// takeSnapshot stores today's snapshot (idempotent per date) and logs the outcome. The
+// figures are refreshed first, so time-dependent access is exact in the stored record.
 func (a *app) takeSnapshot(ctx context.Context) error {
+	if err := a.store.RefreshAggregates(ctx); err != nil {
+		a.log.Error("capacity snapshot: refresh failed", "err", err)
+		return err
+	}
 	snap, created, err := tollgate.TakeSnapshot(ctx, a.store, a.capacityOf(time.Now()))
 	if err != nil {
 		a.log.Error("capacity snapshot failed", "err", err)

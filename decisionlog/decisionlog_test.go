@@ -210,3 +210,28 @@ func TestOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestOffCostsNothing: with the decision log off and usage facts already known, a check
+// allocates exactly what it allocates without either hook.
+func TestOffCostsNothing(t *testing.T) {
+	c := newChecker(t, nil)
+	req := &tollgate.CheckRequest{VendorID: "ok", Action: tollgate.ActionFeatureUse, Feature: "invoice_lu"}
+	ctx := context.Background()
+	measure := func() float64 {
+		return testing.AllocsPerRun(200, func() {
+			if _, err := c.Check(ctx, req); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	bare := measure()
+	noter := c.Store.(*cache.Store)
+	c.Noter = noter
+	if _, err := c.Check(ctx, req); err != nil { // records the feature once
+		t.Fatal(err)
+	}
+	noter.FlushNoted(ctx)
+	if got := measure(); got != bare {
+		t.Errorf("allocations per check: %v with the usage noter, %v without", got, bare)
+	}
+}

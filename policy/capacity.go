@@ -3,8 +3,10 @@ package policy
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -106,16 +108,23 @@ func evalTerm(ctx context.Context, pq rego.PreparedEvalQuery, st *compiled, inpu
 	return t.Value, nil
 }
 
-// evalValue evaluates a prepared query and returns its value (undefined is an error).
-func evalValue(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (ast.Value, error) {
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input))
-	if err != nil {
-		return nil, err
+// eachString calls fn with each string of a set (or array) of findings.
+func eachString(val ast.Value, fn func(string)) error {
+	var foreach func(func(*ast.Term))
+	switch x := val.(type) {
+	case ast.Set:
+		foreach = x.Foreach
+	case *ast.Array:
+		foreach = x.Foreach
+	default:
+		return fmt.Errorf("%s, not a set", ast.ValueName(val))
 	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return nil, fmt.Errorf("undefined")
-	}
-	return ast.InterfaceToValue(rs[0].Expressions[0].Value)
+	foreach(func(t *ast.Term) {
+		if s, ok := t.Value.(ast.String); ok {
+			fn(string(s))
+		}
+	})
+	return nil
 }
 
 // DefaultDryRunLimit is how many vendor ids a dry-run rule lists when no limit is asked.
@@ -144,57 +153,89 @@ func (e *Engine) DryRun(ctx context.Context, candidate *tollgate.Catalog, forEac
 	if err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)
 	}
-	pq, err := rego.New(rego.Query(PlanFindingsQuery), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx)
+	pq, err := rego.New(rego.Query(PlanFindingsQuery), rego.Compiler(compiler), rego.Store(store),
+		rego.GenerateJSON(identityJSON)).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dry run: prepare %s: %w", PlanFindingsQuery, err)
 	}
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
+	}
+	defer store.Abort(ctx, txn)
+	st := &compiled{txn: txn}
 	type acc struct {
 		n      int64
 		byTier map[string]int64
 		ids    []string
 	}
+	type finding struct {
+		rule, tier, id string
+	}
 	rules := map[string]*acc{}
 	res := &tollgate.DryRunResult{CatalogRevision: candidate.Revision(), Rules: []tollgate.DryRunRule{}}
+
+	// Evaluations run on every CPU (each vendor is independent); one goroutine gathers.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan *tollgate.VendorState, 256)
+	found := make(chan finding, 256)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for v := range work {
+				val, err := evalTerm(ctx, pq, st, probeInput(v, now, true))
+				if err == nil {
+					err = eachString(val, func(s string) {
+						found <- finding{s, v.Subscription.Tier, v.Subscription.VendorID}
+					})
+				}
+				if err != nil {
+					select {
+					case errs <- fmt.Errorf("dry run: %s for vendor %s: %w", PlanFindingsQuery, v.Subscription.VendorID, err):
+					default:
+					}
+					cancel()
+				}
+			}
+		}()
+	}
+	gathered := make(chan struct{})
+	go func() {
+		defer close(gathered)
+		for f := range found {
+			a := rules[f.rule]
+			if a == nil {
+				a = &acc{byTier: map[string]int64{}}
+				rules[f.rule] = a
+			}
+			a.n++
+			a.byTier[f.tier]++
+			a.ids = append(a.ids, f.id)
+		}
+	}()
 	forEach(func(v *tollgate.VendorState) bool {
-		if err = ctx.Err(); err != nil {
+		if ctx.Err() != nil {
 			return false
 		}
 		res.VendorsChecked++
-		var val ast.Value
-		val, err = evalValue(ctx, pq, probeInput(v, now, true))
-		if err != nil {
-			err = fmt.Errorf("dry run: %s for vendor %s: %w", PlanFindingsQuery, v.Subscription.VendorID, err)
-			return false
-		}
-		// The set comes back through Go values, as an array.
-		var foreach func(func(*ast.Term))
-		switch x := val.(type) {
-		case ast.Set:
-			foreach = x.Foreach
-		case *ast.Array:
-			foreach = x.Foreach
-		default:
-			err = fmt.Errorf("dry run: %s is %s, not a set", PlanFindingsQuery, ast.ValueName(val))
-			return false
-		}
-		foreach(func(t *ast.Term) {
-			s, ok := t.Value.(ast.String)
-			if !ok {
-				return
-			}
-			a := rules[string(s)]
-			if a == nil {
-				a = &acc{byTier: map[string]int64{}}
-				rules[string(s)] = a
-			}
-			a.n++
-			a.byTier[v.Subscription.Tier]++
-			a.ids = append(a.ids, v.Subscription.VendorID)
-		})
+		work <- v
 		return true
 	})
-	if err != nil {
+	close(work)
+	wg.Wait()
+	close(found)
+	<-gathered
+	select {
+	case err := <-errs:
 		return nil, err
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
 	}
 	for name, a := range rules {
 		slices.Sort(a.ids)

@@ -206,3 +206,16 @@ func TestStaleModes(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDryRun100k: a plan-change dry run over 100,000 vendors (every vendor evaluated).
+func BenchmarkDryRun100k(b *testing.B) {
+	e := newEngine(b, Options{Catalog: tollgate.DefaultCatalog()})
+	vs := generated(100_000, 9)
+	cand := tollgate.DefaultCatalog()
+	cand.Tiers[0].OrdersPerMonth = i64(50)
+	for b.Loop() {
+		if _, err := e.DryRun(context.Background(), cand, each(vs), testNow, 20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

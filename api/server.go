@@ -69,6 +69,9 @@ type Config struct {
 	Capacity  func(now time.Time) tollgate.CapacitySnapshot
 	Snapshots tollgate.SnapshotStore
 	DryRun    DryRunFunc
+	// Billing serves the Stripe billing history and event log; nil answers 503 on
+	// /v1/vendors/{id}/billing and /v1/events.
+	Billing tollgate.BillingReader
 }
 
 // Server holds the three fiber apps. Start each with app.Listener(ln) (or app.Listen(addr)) and
@@ -166,6 +169,8 @@ func (s *Server) decisionRoutes(app *fiber.App) {
 	app.Put("/v1/vendors/:id", s.requireAdmin, s.handlePutVendor)
 	app.Patch("/v1/vendors/:id/overrides", s.requireAdmin, s.handlePatchOverrides)
 	app.Put("/v1/vendors/:id/usage", s.handlePutUsage)
+	app.Get("/v1/vendors/:id/billing", s.billingConfigured, s.handleBilling)
+	app.Get("/v1/events", s.billingConfigured, s.handleEvents)
 	app.Get("/v1/capacity", s.capacityConfigured, s.handleCapacity)
 	app.Get("/v1/capacity/snapshots", s.handleListSnapshots)
 	app.Post("/v1/capacity/snapshots", s.requireAdmin, s.capacityConfigured, s.handleTakeSnapshot)

@@ -299,13 +299,14 @@ func (s *Syncer) poll(ctx context.Context) (int, error) {
 }
 
 // Run reconciles at once and then every reconcileEvery, and polls events every pollEvery (0:
-// off), until ctx ends. Without an API key it returns at once. Errors are logged and counted;
-// the loop keeps going.
+// off), until ctx ends; it prunes the event log hourly. Without an API key it only prunes.
+// Errors are logged and counted; the loop keeps going.
 func (s *Syncer) Run(ctx context.Context, reconcileEvery, pollEvery time.Duration) {
 	if s.api == nil {
-		return
+		reconcileEvery, pollEvery = 0, 0
+	} else {
+		_, _ = s.Reconcile(ctx)
 	}
-	_, _ = s.Reconcile(ctx)
 	var rc, pc <-chan time.Time
 	if reconcileEvery > 0 {
 		t := time.NewTicker(reconcileEvery)

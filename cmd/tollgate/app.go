@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate-pdp/tollgate/decisionlog"
 	"github.com/tollgate-pdp/tollgate/metrics"
 	"github.com/tollgate-pdp/tollgate/policy"
+	tgsync "github.com/tollgate-pdp/tollgate/sync"
 )
 
 // app is the wired sidecar: it owns the store, the policy engine, the metrics and the three
@@ -29,6 +30,7 @@ type app struct {
 	policy  *policy.Engine
 	metrics *metrics.Metrics
 	server  *api.Server
+	syncer  *tgsync.Syncer
 
 	// freshness is the shared "last applied from Stripe" clock: the Stripe wiring calls
 	// freshness.Applied(at) (next to Observer.StripeApplied) and the Checker asks it.
@@ -62,10 +64,9 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	if a.snapshotAt, err = parseSnapshotTime(cfg.SnapshotTime); err != nil {
 		return nil, err
 	}
-	// Stripe sync is wired separately; until it is, nothing refreshes the clock, so staleness
-	// stays off (staleAfter 0). The Stripe wiring passes true and calls a.freshness.Applied.
-	stripeSync := false
-	a.freshness = tollgate.NewFreshness(staleAfter(cfg, stripeSync), time.Now())
+	// Staleness only means something when Stripe feeds the state; the sync moves the clock
+	// through a FreshnessObserver.
+	a.freshness = tollgate.NewFreshness(staleAfter(cfg, cfg.Stripe.enabled()), time.Now())
 	a.metrics = metrics.New(metrics.Options{
 		// The engine and store are built after the metrics (they report to them); scrapes
 		// come later.
@@ -110,6 +111,17 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 		}
 		log.Warn("DEMO DATA seeded: vendors demo-* are not real; do not use --demo in production")
 	}
+	a.syncer, err = cfg.Stripe.newSyncer(ctx, a.store, catalog, func(c *tollgate.Catalog) {
+		// Stripe ids learnt from product/price events; the catalog's rules are unchanged.
+		if err := a.policy.SetCatalog(context.Background(), c); err != nil {
+			log.Error("apply catalog from Stripe", "err", err)
+		}
+	}, tollgate.FreshnessObserver{Observer: a.metrics, Freshness: a.freshness}, log)
+	if err != nil {
+		a.closeLog()
+		a.store.Close()
+		return nil, err
+	}
 	checker := tollgate.NewChecker(a.store, a.policy, nil)
 	checker.Freshness, checker.WhenStale, checker.Noter = a.freshness, whenStale, a.store
 	if a.decisionLog != nil {
@@ -117,7 +129,8 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	}
 	a.server, err = api.New(api.Config{
 		Checker: checker, Store: a.store, Policy: a.policy, Catalog: a.policy.Catalog,
-		Observer: a.metrics, Readiness: []tollgate.ReadinessCheck{a.store, a.policy},
+		Observer: a.metrics, Readiness: []tollgate.ReadinessCheck{a.store, a.policy, a.syncer},
+		Webhooks: a.syncer, Billing: a.syncer,
 		Metrics: a.metrics.Handler(), AdminToken: cfg.AdminToken, BodyLimit: cfg.BodyLimit, Logger: log,
 		Capacity: a.capacityOf, Snapshots: a.store,
 		DryRun: func(ctx context.Context, cand *tollgate.Catalog, limit int) (*tollgate.DryRunResult, error) {
@@ -168,6 +181,10 @@ func (a *app) Run(ctx context.Context) error {
 		a.log.Info("listening", "listener", name, "addr", ln.Addr().String())
 	}
 	g.Go(func() error { return a.policy.Watch(gctx) })
+	g.Go(func() error {
+		a.syncer.Run(gctx, a.cfg.Stripe.ReconcileInterval, a.cfg.Stripe.PollInterval)
+		return nil
+	})
 	g.Go(func() error { return a.metrics.RunSampler(gctx, 5*time.Second) })
 	g.Go(func() error { return runSnapshots(gctx, a.snapshotAt, a.takeSnapshot) })
 	g.Go(func() error {

@@ -55,7 +55,8 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCommand(), newCheckCommand(), newImportCommand(), newSnapshotCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newCheckCommand(), newImportCommand(), newSnapshotCommand(),
+		newBackfillCommand(), newReplayCommand(), newVersionCommand())
 	return root
 }
 

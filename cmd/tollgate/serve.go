@@ -26,6 +26,7 @@ type serveConfig struct {
 	BodyLimit       int
 	ShutdownTimeout time.Duration
 	AllowRemote     bool
+	Stripe          stripeConfig
 
 	SnapshotTime      string
 	StaleAfter        time.Duration
@@ -80,6 +81,7 @@ func newServeCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.DecisionLogMask, "decision-log-mask", nil, "JSON pointers into a decision log entry whose values are replaced by \"***\" (e.g. /request/feature); repeatable or comma separated")
 	f.Float64Var(&cfg.DecisionLogSample, "decision-log-sample", 1, "share (0..1) of allowed decisions logged; denials are always logged")
 	f.DurationVar(&cfg.UsageFlush, "usage-flush-interval", time.Second, "how often usage facts learnt from checks (count fields, features used) are written")
+	cfg.Stripe.addFlags(f, true)
 	withEnvHelp(cmd)
 	return cmd
 }

@@ -208,4 +208,3 @@ func startStripeMock(t *testing.T) string {
 	t.Fatalf("stripe-mock did not start: %s", logs.String())
 	return ""
 }
-

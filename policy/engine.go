@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 
@@ -90,8 +89,10 @@ type compiled struct {
 	sources         sources
 	compiler        *ast.Compiler
 	store           storage.Store
-	decision        rego.PreparedEvalQuery
-	stale           rego.PreparedEvalQuery
+	decision        *directQuery
+	stale           *directQuery
+	// baseCache serves data.catalog reads to the decision queries (fasteval.go).
+	baseCache *catalogBaseCache
 	// txn is one read transaction shared by every evaluation of this state. Nothing ever
 	// writes to the store (a new catalog is a new store), so concurrent reads through it are
 	// safe, and evaluations skip opening a transaction each, which would touch a store-wide
@@ -166,34 +167,25 @@ func (e *Engine) build(ctx context.Context, src sources, cat *tollgate.Catalog) 
 	if err != nil {
 		return nil, err
 	}
-	pq, err := rego.New(
-		rego.Query(DecisionQuery),
-		rego.Compiler(compiler),
-		rego.Store(store),
-		// Hand back the result as AST terms: toDecision reads them directly instead of
-		// converting the whole object to Go maps first.
-		rego.GenerateJSON(identityJSON),
-	).PrepareForEval(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("prepare %s: %w", DecisionQuery, err)
-	}
-	spq, err := rego.New(
-		rego.Query(StaleDecisionQuery),
-		rego.Compiler(compiler),
-		rego.Store(store),
-		rego.GenerateJSON(identityJSON),
-	).PrepareForEval(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("prepare %s: %w", StaleDecisionQuery, err)
-	}
 	txn, err := store.NewTransaction(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open policy data transaction: %w", err)
 	}
+	dq, err := prepareDirect(compiler, store, DecisionQuery)
+	if err != nil {
+		store.Abort(ctx, txn)
+		return nil, err
+	}
+	sq, err := prepareDirect(compiler, store, StaleDecisionQuery)
+	if err != nil {
+		store.Abort(ctx, txn)
+		return nil, err
+	}
 	e.gen++
 	mh, cr := src.hash(), cat.Revision()
 	return &compiled{gen: e.gen, revision: revisionOf(mh, cr), modulesHash: mh, catalogRevision: cr,
-		catalog: cat, sources: src, compiler: compiler, store: store, decision: pq, stale: spq, txn: txn}, nil
+		catalog: cat, sources: src, compiler: compiler, store: store, decision: dq, stale: sq, txn: txn,
+		baseCache: newCatalogBaseCache(ctx, store, txn)}, nil
 }
 
 func identityJSON(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
@@ -298,22 +290,15 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 	return d, nil
 }
 
-func (st *compiled) eval(ctx context.Context, query rego.PreparedEvalQuery, name string, input ast.Object) (tollgate.Decision, error) {
-	// No metrics: the engine does not read them, and collecting them is a good part of the cost
-	// of a small evaluation.
-	rs, err := query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()),
-		rego.EvalTransaction(st.txn))
+func (st *compiled) eval(ctx context.Context, query *directQuery, name string, input ast.Object) (tollgate.Decision, error) {
+	t, err := query.eval(ctx, st, ast.NewTerm(input))
 	if err != nil {
 		return tollgate.Decision{}, &tollgate.Error{Code: tollgate.EInternal,
 			Message: "policy evaluation failed", Err: fmt.Errorf("eval %s (%s): %w", name, st.revision, err)}
 	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+	if t == nil {
 		return tollgate.Decision{}, &tollgate.Error{Code: tollgate.EInternal, Message: "policy evaluation failed",
 			Err: fmt.Errorf("%s is undefined under policy %s", name, st.revision)}
-	}
-	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
-	if !ok {
-		return tollgate.Decision{}, fmt.Errorf("eval %s: unexpected result type %T", name, rs[0].Expressions[0].Value)
 	}
 	d, err := toDecision(t.Value)
 	if err != nil {

@@ -195,9 +195,14 @@ func (a *aggregates) evaluate(v *tollgate.VendorState, f limitFacts, rev string,
 
 // apply replaces v's contribution with c unless a newer one is in place.
 func (a *aggregates) apply(v *tollgate.VendorState, c *contribution) {
-	id := v.Subscription.VendorID
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.applyLocked(v, c)
+	a.mu.Unlock()
+}
+
+// applyLocked is apply with mu held.
+func (a *aggregates) applyLocked(v *tollgate.VendorState, c *contribution) {
+	id := v.Subscription.VendorID
 	old := a.per[id]
 	if old != nil && old.revision > c.revision {
 		return
@@ -299,27 +304,46 @@ func (a *aggregates) snapshot(now time.Time) tollgate.VendorAggregates {
 }
 
 // refresh re-evaluates every vendor's limits (after a policy or catalog change), on all CPUs.
-// It is the one full walk, and it runs off the request paths.
+// It is the one full walk, and it runs off the request paths. Work goes out in batches, and
+// each batch's contributions are applied under one lock, so a million vendors cost a few
+// thousand channel operations and lock acquisitions rather than millions.
 func (a *aggregates) refresh(ctx context.Context, forEach func(func(*tollgate.VendorState) bool)) error {
-	work := make(chan *tollgate.VendorState, 1024)
+	const batch = 512
+	work := make(chan []*tollgate.VendorState, 2*runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for v := range work {
-				a.apply(v, a.contribution(v))
+			cs := make([]*contribution, 0, batch)
+			for vs := range work {
+				cs = cs[:0]
+				for _, v := range vs {
+					cs = append(cs, a.contribution(v))
+				}
+				a.mu.Lock()
+				for i, v := range vs {
+					a.applyLocked(v, cs[i])
+				}
+				a.mu.Unlock()
 			}
 		}()
 	}
 	var err error
+	buf := make([]*tollgate.VendorState, 0, batch)
 	forEach(func(v *tollgate.VendorState) bool {
 		if err = ctx.Err(); err != nil {
 			return false
 		}
-		work <- v
+		if buf = append(buf, v); len(buf) == batch {
+			work <- buf
+			buf = make([]*tollgate.VendorState, 0, batch)
+		}
 		return true
 	})
+	if len(buf) > 0 && err == nil {
+		work <- buf
+	}
 	close(work)
 	wg.Wait()
 	return err

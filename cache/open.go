@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/tollgate-pdp/tollgate"
@@ -74,20 +76,24 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		db: db, path: path, log: opts.Logger, now: opts.Now, mem: newReadModel(),
 		ops: make(chan *writeOp, maxGroup), stop: make(chan struct{}), committerDone: make(chan struct{}),
 	}
-	// Limits are evaluated after the load, on all CPUs, rather than one vendor at a time.
-	s.agg = newAggregates(nil, opts.Now, opts.Logger)
-	s.mem.onSwap = s.agg.changed
+	s.agg = newAggregates(opts.Limits, opts.Now, opts.Logger)
 	start := time.Now()
 	if err := s.load(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	if opts.Limits != nil {
-		s.agg.limits = opts.Limits
-		if err := s.RefreshAggregates(ctx); err != nil {
-			_ = db.Close()
-			return nil, err
-		}
+	// The aggregates are built once, after the load, on all CPUs (with the limits memoised by
+	// limit facts), rather than vendor by vendor as each snapshot is installed; only then do
+	// they follow every swap.
+	if err := s.RefreshAggregates(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.mem.onSwap = s.agg.changed
+	if s.VendorCount() >= bigLoad {
+		// The load ran with the collector paused: collect once now and hand the pages the
+		// load's garbage used back to the OS, so resident memory starts at the live heap.
+		debug.FreeOSMemory()
 	}
 	go s.runCommitter()
 	s.startNoted(opts.FlushInterval)
@@ -226,14 +232,53 @@ func initialise(db *bolt.DB, path string) error {
 	return nil
 }
 
+// bigLoad is the vendor count from which Open returns freed memory to the OS after the load.
+const bigLoad = 10_000
+
+// gcPause pauses the collector while stores load: a load allocates almost only what stays live,
+// so collections during it would mark a growing heap again and again for little garbage (a
+// quarter of the load's CPU at 200,000 vendors). Loads may overlap (several stores in one
+// process), so the first to start pauses and the last to finish restores the setting.
+var gcPause struct {
+	mu      sync.Mutex
+	loads   int
+	percent int
+}
+
+func pauseGC() {
+	gcPause.mu.Lock()
+	if gcPause.loads == 0 {
+		gcPause.percent = debug.SetGCPercent(-1)
+	}
+	gcPause.loads++
+	gcPause.mu.Unlock()
+}
+
+func resumeGC() {
+	gcPause.mu.Lock()
+	if gcPause.loads--; gcPause.loads == 0 {
+		debug.SetGCPercent(gcPause.percent)
+	}
+	gcPause.mu.Unlock()
+}
+
 // load reads every vendor into memory. The vendors and usage buckets share their keys, so one
-// pass walks both cursors side by side.
+// pass walks both cursors side by side. Nothing else can see the read model yet, so the
+// snapshots are gathered first and each shard's map is then built at its final size, without
+// the per-vendor locking and revision checks of swap (and without the aggregates' hook: Open
+// builds them once afterwards).
 func (s *Store) load(ctx context.Context) error {
+	pauseGC()
+	defer resumeGC()
 	intern := make(map[string]string)
+	var states []*tollgate.VendorState
+	var shardOf []uint8
+	var counts [shardCount]int
 	err := s.db.View(func(tx *bolt.Tx) error {
+		vb := tx.Bucket([]byte(bucketVendors))
 		uc := tx.Bucket([]byte(bucketUsage)).Cursor()
 		uk, uv := uc.First()
-		c := tx.Bucket([]byte(bucketVendors)).Cursor()
+		c := vb.Cursor()
 		n := 0
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if n++; n%65536 == 0 {
@@ -257,12 +302,16 @@ func (s *Store) load(ctx context.Context) error {
 			} else {
 				st.Usage.Periods = []tollgate.PeriodUsage{}
 			}
-			s.mem.swap(st)
+			i := s.mem.shardIndex(st.Subscription.VendorID)
+			counts[i]++
+			states = append(states, st)
+			shardOf = append(shardOf, uint8(i))
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("load store %s: %w", s.path, err)
 	}
+	s.mem.bulkLoad(states, shardOf, &counts)
 	return nil
 }

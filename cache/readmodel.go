@@ -37,8 +37,39 @@ func newReadModel() *readModel {
 	return r
 }
 
-func (r *readModel) shard(id string) *shard {
-	return &r.shards[maphash.String(r.seed, id)%shardCount]
+func (r *readModel) shardIndex(id string) int {
+	return int(maphash.String(r.seed, id) % shardCount)
+}
+
+func (r *readModel) shard(id string) *shard { return &r.shards[r.shardIndex(id)] }
+
+// bulkLoad fills an empty read model that nobody reads yet (Open's load): states[i] goes to
+// shard shardOf[i], whose map is made at its final size (counts) so it never rehashes. A vendor
+// listed twice keeps its highest revision, as swap would. The swap hook is not called.
+func (r *readModel) bulkLoad(states []*tollgate.VendorState, shardOf []uint8, counts *[shardCount]int) {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		if len(sh.m) == 0 && counts[i] > 0 {
+			sh.m = make(map[string]*tollgate.VendorState, counts[i])
+		}
+		sh.mu.Unlock()
+	}
+	var n int64
+	for i, v := range states {
+		sh := &r.shards[shardOf[i]]
+		id := v.Subscription.VendorID
+		sh.mu.Lock()
+		cur, ok := sh.m[id]
+		if !ok || cur.Revision < v.Revision {
+			sh.m[id] = v
+		}
+		sh.mu.Unlock()
+		if !ok {
+			n++
+		}
+	}
+	r.count.Add(n)
 }
 
 func (r *readModel) get(id string) (*tollgate.VendorState, bool) {

@@ -1,0 +1,226 @@
+// Command loadmeasure measures the store's cold start at scale: it generates a production-like
+// population (the mix of bench/internal/gen, copied here because that package is internal to
+// bench/) into a store file kept between runs, then times cache.Open with the policy as the
+// limits resolver (as `tollgate serve` opens it) and reports the live heap and the resident
+// memory per vendor, and how many times the policy was asked for limits.
+//
+//	go run ./cache/internal/loadmeasure -n 1000000
+//
+// Not part of `make test`: it is run by hand.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate-pdp/tollgate"
+	"github.com/tollgate-pdp/tollgate/cache"
+	"github.com/tollgate-pdp/tollgate/policy"
+)
+
+func main() {
+	n := flag.Int("n", 100_000, "vendors")
+	dir := flag.String("dir", os.TempDir(), "where the store file is kept between runs")
+	noLimits := flag.Bool("no-limits", false, "open without the policy as limits resolver")
+	flag.Parse()
+	ctx := context.Background()
+	path := filepath.Join(*dir, "tollgate-loadmeasure-"+strconv.Itoa(*n)+".db")
+	if _, err := os.Stat(path); err != nil {
+		t0 := time.Now()
+		if err := generate(ctx, path, *n); err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("generated %d vendors in %v", *n, time.Since(t0))
+	}
+	var lim *counting
+	opts := cache.Options{Path: path}
+	if !*noLimits {
+		eng, err := policy.New(ctx, policy.Options{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		lim = &counting{LimitsResolver: eng}
+		opts.Limits = lim
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	rss0 := rss()
+	t0 := time.Now()
+	st, err := cache.Open(ctx, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	load := time.Since(t0)
+	rssOpen := rss()
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	debug.FreeOSMemory()
+	rssAfter := rss()
+	vn := st.VendorCount()
+	evals := int64(-1)
+	if lim != nil {
+		evals = lim.n.Load()
+	}
+	fmt.Printf("vendors=%d open=%v (%.0f ns/vendor) liveheap=%.0f B/vendor rss_at_ready=%.0f B/vendor rss_after_gc=%.0f B/vendor policy_evals=%d active_subs=%d\n",
+		vn, load.Round(time.Millisecond), float64(load.Nanoseconds())/float64(vn),
+		float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(vn),
+		float64(rssOpen-rss0)/float64(vn), float64(rssAfter-rss0)/float64(vn), evals, st.Aggregates().ActiveSubscriptions)
+	runtime.KeepAlive(st)
+	st.Close()
+}
+
+type counting struct {
+	tollgate.LimitsResolver
+	n atomic.Int64
+}
+
+func (c *counting) EffectiveLimits(ctx context.Context, v *tollgate.VendorState, now time.Time) (tollgate.EffectiveLimits, error) {
+	c.n.Add(1)
+	return c.LimitsResolver.EffectiveLimits(ctx, v, now)
+}
+
+// rss is VmRSS in bytes.
+func rss() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func generate(ctx context.Context, path string, n int) error {
+	tmp := path + ".tmp"
+	_ = os.Remove(tmp)
+	st, err := cache.Open(ctx, cache.Options{Path: tmp})
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	const chunk = 50_000
+	buf := make([]tollgate.ImportRecord, 0, chunk)
+	for lo := 0; lo < n; lo += chunk {
+		buf = buf[:0]
+		for i := lo; i < min(lo+chunk, n); i++ {
+			buf = append(buf, record(1, i, now))
+		}
+		if err := st.Import(ctx, buf); err != nil {
+			return err
+		}
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// record is bench/internal/gen's Mix.Record.
+func record(seed uint64, i int, now time.Time) tollgate.ImportRecord {
+	r := rand.New(rand.NewPCG(seed, uint64(i)))
+	now = now.UTC()
+	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	start, end := monthStart, monthStart.AddDate(0, 1, 0)
+	var tier string
+	switch p := r.IntN(100); {
+	case p < 50:
+		tier = "essential"
+	case p < 85:
+		tier = "professional"
+	case p < 97:
+		tier = "business"
+	default:
+		tier = "enterprise"
+	}
+	var status tollgate.Status
+	switch p := r.IntN(100); {
+	case p < 78:
+		status = tollgate.StatusActive
+	case p < 86:
+		status = tollgate.StatusTrial
+	case p < 91:
+		status = tollgate.StatusPastDue
+	case p < 96:
+		status = tollgate.StatusCancelled
+	default:
+		status = tollgate.StatusExpired
+	}
+	s := tollgate.Subscription{VendorID: strconv.Itoa(1_000_000 + i), Tier: tier, Status: status,
+		AddOns: []tollgate.SubscriptionAddOn{}}
+	if r.IntN(10) == 0 {
+		s.Platform = "oms"
+	}
+	if r.IntN(10) == 0 && status == tollgate.StatusActive {
+		s.IsAnnual = true
+		start = monthStart.AddDate(0, -r.IntN(11), 0)
+		end = start.AddDate(1, 0, 0)
+	}
+	if status == tollgate.StatusCancelled && r.IntN(2) == 0 {
+		start, end = monthStart.AddDate(0, -1, 0), monthStart
+	}
+	s.PeriodStart, s.PeriodEnd = &start, &end
+	if status == tollgate.StatusTrial {
+		t := now.AddDate(0, 0, 1+r.IntN(14)).Truncate(time.Second)
+		s.TrialEndsAt = &t
+	}
+	if status == tollgate.StatusCancelled {
+		t := start.Add(time.Duration(r.IntN(20*24)) * time.Hour)
+		s.CancelledAt = &t
+		s.CancellationReason = "too_expensive"
+	}
+	if status == tollgate.StatusPastDue {
+		s.PaymentRetryCount = int64(1 + r.IntN(3))
+		s.LastPaymentError = "Your card was declined."
+	}
+	if r.IntN(50) == 0 {
+		v := int64(1000 + r.IntN(9000))
+		s.CustomOrdersLimit = &v
+	}
+	if r.IntN(100) == 0 {
+		v := int64(500 + r.IntN(1000))
+		s.CustomProductsLimit = &v
+	}
+	if r.IntN(33) == 0 && tier != "enterprise" {
+		s.ScheduledTierChange = "business"
+		t := end
+		s.ScheduledChangeAt = &t
+	}
+	s.StripeCustomerID = "cus_" + strconv.Itoa(i)
+	s.StripeSubscriptionID = "sub_" + strconv.Itoa(i)
+	limit := map[string]int64{"essential": 100, "professional": 500, "business": 2000, "enterprise": 5000}[tier]
+	if s.CustomOrdersLimit != nil {
+		limit = *s.CustomOrdersLimit
+	}
+	var orders int64
+	switch p := r.IntN(100); {
+	case p < 60:
+		orders = r.Int64N(limit/2 + 1)
+	case p < 85:
+		orders = limit/2 + r.Int64N(limit*2/5+1)
+	case p < 95:
+		orders = limit*9/10 + r.Int64N(limit/10)
+	default:
+		orders = limit + r.Int64N(limit/10+1)
+	}
+	return tollgate.ImportRecord{Subscription: s, OrdersThisPeriod: orders}
+}

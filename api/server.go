@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -72,6 +73,9 @@ type Config struct {
 	// Billing serves the Stripe billing history and event log; nil answers 503 on
 	// /v1/vendors/{id}/billing and /v1/events.
 	Billing tollgate.BillingReader
+	// Backup writes a consistent copy of the store (cache.Store.Backup) for GET
+	// /v1/admin/backup; nil answers 503.
+	Backup func(ctx context.Context, w io.Writer) (int64, error)
 }
 
 // Server holds the three fiber apps. Start each with app.Listener(ln) (or app.Listen(addr)) and
@@ -182,4 +186,5 @@ func (s *Server) decisionRoutes(app *fiber.App) {
 	app.Get("/v1/data/*", s.handleData)
 	app.Post("/v1/data/*", s.handleData)
 	app.Get("/v1/openapi.yaml", s.handleOpenAPI)
+	app.Get("/v1/admin/backup", s.requireAdmin, s.handleBackup)
 }

@@ -132,7 +132,7 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 		Observer: a.metrics, Readiness: []tollgate.ReadinessCheck{a.store, a.policy, a.syncer},
 		Webhooks: a.syncer, Billing: a.syncer,
 		Metrics: a.metrics.Handler(), AdminToken: cfg.AdminToken, BodyLimit: cfg.BodyLimit, Logger: log,
-		Capacity: a.capacityOf, Snapshots: a.store,
+		Capacity: a.capacityOf, Snapshots: a.store, Backup: a.store.Backup,
 		DryRun: func(ctx context.Context, cand *tollgate.Catalog, limit int) (*tollgate.DryRunResult, error) {
 			return a.policy.DryRun(ctx, cand, a.store.ForEachVendor, time.Now(), limit)
 		},

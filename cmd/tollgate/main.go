@@ -56,7 +56,8 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServeCommand(), newCheckCommand(), newImportCommand(), newSnapshotCommand(),
-		newBackfillCommand(), newReplayCommand(), newVersionCommand())
+		newBackfillCommand(), newReplayCommand(), newVersionCommand(),
+		newBackupCommand(), newCheckStoreCommand())
 	return root
 }
 

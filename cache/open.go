@@ -78,14 +78,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.agg = newAggregates(opts.Limits, opts.Now, opts.Logger)
 	start := time.Now()
-	if err := s.load(ctx); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	// The aggregates are built once, after the load, on all CPUs (with the limits memoised by
-	// limit facts), rather than vendor by vendor as each snapshot is installed; only then do
-	// they follow every swap.
-	if err := s.RefreshAggregates(ctx); err != nil {
+	if err := s.loadAll(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -133,7 +126,7 @@ func inspect(path string, timeout time.Duration) error {
 		return classifyOpenError(path, err)
 	}
 	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error { return checkSchema(tx, path) })
+	return viewFile(db, path, func(tx *bolt.Tx) error { return checkSchema(tx, path) })
 }
 
 // create makes a new store at path atomically: it is built under a temporary name with its
@@ -262,14 +255,27 @@ func resumeGC() {
 	gcPause.mu.Unlock()
 }
 
+// loadAll loads the read model, then builds the aggregates once, on all CPUs (with the limits
+// memoised by limit facts), rather than vendor by vendor as each snapshot is installed. The
+// collector stays paused for both: the policy evaluations of the build allocate about 20 KiB
+// each (a few hundred MiB at a million vendors, where they number some 20,000), less than one
+// collection cycle of the loaded heap would let grow anyway, and every collection would mark
+// the whole loaded heap again.
+func (s *Store) loadAll(ctx context.Context) error {
+	pauseGC()
+	defer resumeGC()
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	return s.RefreshAggregates(ctx)
+}
+
 // load reads every vendor into memory. The vendors and usage buckets share their keys, so one
 // pass walks both cursors side by side. Nothing else can see the read model yet, so the
 // snapshots are gathered first and each shard's map is then built at its final size, without
 // the per-vendor locking and revision checks of swap (and without the aggregates' hook: Open
 // builds them once afterwards).
 func (s *Store) load(ctx context.Context) error {
-	pauseGC()
-	defer resumeGC()
 	intern := make(map[string]string)
 	var states []*tollgate.VendorState
 	var shardOf []uint8

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -34,6 +35,7 @@ func main() {
 	n := flag.Int("n", 100_000, "vendors")
 	dir := flag.String("dir", os.TempDir(), "where the store file is kept between runs")
 	noLimits := flag.Bool("no-limits", false, "open without the policy as limits resolver")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of Open to this file")
 	flag.Parse()
 	ctx := context.Background()
 	path := filepath.Join(*dir, "tollgate-loadmeasure-"+strconv.Itoa(*n)+".db")
@@ -59,13 +61,25 @@ func main() {
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	rss0 := rss()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
 	t0 := time.Now()
 	st, err := cache.Open(ctx, opts)
 	if err != nil {
 		log.Fatal(err)
 	}
 	load := time.Since(t0)
+	pprof.StopCPUProfile()
 	rssOpen := rss()
+	var mo runtime.MemStats
+	runtime.ReadMemStats(&mo)
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
 	debug.FreeOSMemory()
@@ -75,10 +89,11 @@ func main() {
 	if lim != nil {
 		evals = lim.n.Load()
 	}
-	fmt.Printf("vendors=%d open=%v (%.0f ns/vendor) liveheap=%.0f B/vendor rss_at_ready=%.0f B/vendor rss_after_gc=%.0f B/vendor policy_evals=%d active_subs=%d\n",
+	fmt.Printf("vendors=%d open=%v (%.0f ns/vendor) liveheap=%.0f B/vendor rss_at_ready=%.0f B/vendor rss_after_gc=%.0f B/vendor policy_evals=%d active_subs=%d allocated_in_open=%.0f B/vendor gcs_in_open=%d\n",
 		vn, load.Round(time.Millisecond), float64(load.Nanoseconds())/float64(vn),
 		float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(vn),
-		float64(rssOpen-rss0)/float64(vn), float64(rssAfter-rss0)/float64(vn), evals, st.Aggregates().ActiveSubscriptions)
+		float64(rssOpen-rss0)/float64(vn), float64(rssAfter-rss0)/float64(vn), evals, st.Aggregates().ActiveSubscriptions,
+		float64(mo.TotalAlloc-m0.TotalAlloc)/float64(vn), mo.NumGC-m0.NumGC)
 	runtime.KeepAlive(st)
 	st.Close()
 }

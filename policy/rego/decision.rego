@@ -9,7 +9,97 @@
 package tollgate
 
 # Order of checks: vendor, action, status, tier, then the action's own rule.
+#
+# The chain opens with fast paths: the commonest allowed answers (order.create, feature.use,
+# product.add on a subscription's own tier with a plain access status) as one body each, which
+# state every check positively, so a body that holds gives the answer the full chain below would
+# (no earlier refusal applies to it). Their first expressions compare input.request.action to a
+# constant, which OPA's rule index uses: a request evaluates only its own action's fast paths.
+# Everything else (denials, refusals, cancelled subscriptions, a request platform, custom
+# limits, quantities) falls through to the full chain.
 decision := {
+	"allow": true,
+	"code": "ok",
+	"reason": "",
+	"limit": limit,
+	"used": used,
+	"remaining": limit - used,
+	"tier": sub.tier,
+	"status": sub.status,
+	"upgrade_to": null,
+} if {
+	# order.create, one order, the tier's own (finite) order limit.
+	input.request.action == "order.create"
+	input.request.platform == ""
+	input.request.quantity == null
+	sub := input.vendor.subscription
+	sub.custom_orders_limit == null
+	{"trial": true, "active": true, "past_due": true}[sub.status]
+	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].orders_per_month
+	is_number(limit)
+	used := input.vendor.usage.orders
+	used + 1 <= limit
+} else := {
+	"allow": true,
+	"code": "ok",
+	"reason": "",
+	"limit": null,
+	"used": used,
+	"remaining": null,
+	"tier": sub.tier,
+	"status": sub.status,
+	"upgrade_to": null,
+} if {
+	# order.create on a tier without an order limit.
+	input.request.action == "order.create"
+	input.request.platform == ""
+	sub := input.vendor.subscription
+	sub.custom_orders_limit == null
+	{"trial": true, "active": true, "past_due": true}[sub.status]
+	data.catalog.tiers_by_platform[sub.platform][sub.tier].orders_per_month == null
+	used := input.vendor.usage.orders
+	is_number(used)
+} else := {
+	"allow": true,
+	"code": "ok",
+	"reason": "",
+	"limit": null,
+	"used": 0,
+	"remaining": null,
+	"tier": sub.tier,
+	"status": sub.status,
+	"upgrade_to": null,
+} if {
+	# feature.use of a feature the tier has.
+	input.request.action == "feature.use"
+	input.request.platform == ""
+	sub := input.vendor.subscription
+	{"trial": true, "active": true, "past_due": true}[sub.status]
+	input.request.feature in data.catalog.tiers_by_platform[sub.platform][sub.tier].features
+} else := {
+	"allow": true,
+	"code": "ok",
+	"reason": "",
+	"limit": limit,
+	"used": used,
+	"remaining": limit - used,
+	"tier": sub.tier,
+	"status": sub.status,
+	"upgrade_to": null,
+} if {
+	# product.add counted from usage, under the tier's own (finite) product limit.
+	input.request.action == "product.add"
+	input.request.platform == ""
+	input.request.count == null
+	sub := input.vendor.subscription
+	sub.custom_products_limit == null
+	{"trial": true, "active": true, "past_due": true}[sub.status]
+	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].products_limit
+	is_number(limit)
+	used := input.vendor.usage.products
+	is_number(used)
+	used < limit
+} else := {
 	"allow": false,
 	"code": "unknown_vendor",
 	"reason": "Unknown vendor",

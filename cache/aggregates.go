@@ -27,10 +27,12 @@ type aggregates struct {
 	// tier, status, no overrides), so loading or refreshing a million vendors evaluates the
 	// policy a few hundred times rather than a million. Keyed with the policy revision.
 	memoMu sync.Mutex
-	memo   map[memoKey]tollgate.EffectiveLimits
+	memo   map[memoKey]*tollgate.EffectiveLimits
 
-	mu  sync.Mutex
-	per map[string]*contribution
+	mu sync.Mutex
+	// per holds each vendor's contribution by value (32 bytes, no allocation of its own): at a
+	// million vendors it is a large part of the resident memory per vendor.
+	per map[string]contribution
 	t   totals
 	// byPeriod holds what depends on the billing period: key 0 is vendors with a billing
 	// period of their own (its key is a fact until the subscription changes), other keys are
@@ -74,21 +76,29 @@ type memoKey struct {
 
 const maxMemo = 1 << 16
 
+// contribution is what one vendor adds to the figures. What can be read again, exactly, from
+// the immutable snapshot it was computed from (revision, tier, status, reported counts) is read
+// from it; what depended on the time or the policy when it was computed is kept.
 type contribution struct {
-	revision   uint64
-	tier       string
-	status     tollgate.Status
-	facts      limitFacts
-	policyRev  string
-	lim        tollgate.EffectiveLimits
-	month      int32
-	orders     int64
-	near       int8 // 1: >= 80% of the order limit, 2: >= 100%
-	rp, rt, rs int64
+	v      *tollgate.VendorState     // the snapshot it was computed from (the read model's own)
+	lim    *tollgate.EffectiveLimits // shared with every vendor of equal limit facts (the memo)
+	orders int64
+	month  int32
+	near   int8 // 1: >= 80% of the order limit, 2: >= 100%
+}
+
+// noLimits is the contribution's limits when they are unknown: no access.
+var noLimits = &tollgate.EffectiveLimits{}
+
+func reported(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 func newAggregates(limits tollgate.LimitsResolver, now func() time.Time, log *slog.Logger) *aggregates {
-	return &aggregates{limits: limits, now: now, log: log, per: map[string]*contribution{},
+	return &aggregates{limits: limits, now: now, log: log, per: map[string]contribution{},
 		t: totals{vendors: map[tollgate.TierStatus]int64{}}, byPeriod: map[int32]*periodTotals{}}
 }
 
@@ -118,36 +128,25 @@ func monthOf(t time.Time) int32 {
 // revision, so hooks of one vendor running out of order cannot undo a newer state.
 func (a *aggregates) changed(v *tollgate.VendorState) {
 	a.mu.Lock()
-	old := a.per[v.Subscription.VendorID]
+	old, ok := a.per[v.Subscription.VendorID]
 	a.mu.Unlock()
-	// Contributions are immutable once in the map (apply replaces them), so old can be read
-	// without the lock.
-	if old != nil && old.revision >= v.Revision {
+	if ok && old.v.Revision >= v.Revision {
 		return
 	}
-	a.apply(v, a.contribution(v))
+	a.apply(a.contribution(v))
 }
 
 // contribution computes v's contribution. Its limits come from the memo while a vendor with
 // equal limit facts was evaluated under the same policy revision: an order count (the common
 // write) never evaluates the policy.
-func (a *aggregates) contribution(v *tollgate.VendorState) *contribution {
+func (a *aggregates) contribution(v *tollgate.VendorState) contribution {
 	s := &v.Subscription
 	now := a.now()
-	c := &contribution{revision: v.Revision, tier: s.Tier, status: s.Status}
+	c := contribution{v: v, lim: noLimits}
 	if s.PeriodStart == nil {
 		c.month = monthOf(now)
 	}
 	c.orders = v.Usage.OrdersIn(tollgate.PeriodKey(s, now))
-	if p := v.Usage.Products; p != nil {
-		c.rp = *p
-	}
-	if p := v.Usage.TeamMembers; p != nil {
-		c.rt = *p
-	}
-	if p := v.Usage.StorageBytes; p != nil {
-		c.rs = *p
-	}
 	if a.limits != nil {
 		c.lim = a.evaluate(v, factsOf(s), a.limits.Revision(), now)
 	}
@@ -163,7 +162,7 @@ func (a *aggregates) contribution(v *tollgate.VendorState) *contribution {
 }
 
 // evaluate asks the policy for v's limits, or reuses the answer for equal facts.
-func (a *aggregates) evaluate(v *tollgate.VendorState, f limitFacts, rev string, now time.Time) tollgate.EffectiveLimits {
+func (a *aggregates) evaluate(v *tollgate.VendorState, f limitFacts, rev string, now time.Time) *tollgate.EffectiveLimits {
 	k := memoKey{facts: f, policyRev: rev}
 	switch {
 	case f.periodEnd == 0:
@@ -173,44 +172,49 @@ func (a *aggregates) evaluate(v *tollgate.VendorState, f limitFacts, rev string,
 		k.facts.periodEnd = 2
 	}
 	a.memoMu.Lock()
-	lim, ok := a.memo[k]
+	memo, ok := a.memo[k]
 	a.memoMu.Unlock()
 	if ok {
-		return lim
+		return memo
 	}
 	lim, err := a.limits.EffectiveLimits(context.Background(), v, now)
 	if err != nil {
 		// Counted as without access: the figures must not invent limits. Not memoised.
 		a.log.Warn("capacity: effective limits", "vendor", v.Subscription.VendorID, "err", err)
-		return tollgate.EffectiveLimits{}
+		return noLimits
 	}
 	a.memoMu.Lock()
 	if a.memo == nil || len(a.memo) >= maxMemo {
-		a.memo = make(map[memoKey]tollgate.EffectiveLimits)
+		a.memo = make(map[memoKey]*tollgate.EffectiveLimits)
 	}
-	a.memo[k] = lim
+	if prev, ok := a.memo[k]; ok { // evaluated meanwhile by another worker: share its answer
+		a.memoMu.Unlock()
+		return prev
+	}
+	p := &lim
+	a.memo[k] = p
 	a.memoMu.Unlock()
-	return lim
+	return p
 }
 
-// apply replaces v's contribution with c unless a newer one is in place.
-func (a *aggregates) apply(v *tollgate.VendorState, c *contribution) {
+// apply replaces the vendor's contribution with c unless a newer one is in place.
+func (a *aggregates) apply(c contribution) {
 	a.mu.Lock()
-	a.applyLocked(v, c)
+	a.applyLocked(c)
 	a.mu.Unlock()
 }
 
 // applyLocked is apply with mu held.
-func (a *aggregates) applyLocked(v *tollgate.VendorState, c *contribution) {
-	id := v.Subscription.VendorID
-	old := a.per[id]
-	if old != nil && old.revision > c.revision {
+func (a *aggregates) applyLocked(c contribution) {
+	id := c.v.Subscription.VendorID
+	old, ok := a.per[id]
+	if ok && old.v.Revision > c.v.Revision {
 		return
 	}
-	if old != nil {
-		a.add(old, -1)
+	if ok {
+		a.add(&old, -1)
 	}
-	a.add(c, 1)
+	a.add(&c, 1)
 	a.per[id] = c
 }
 
@@ -226,21 +230,23 @@ func addLimit(t *tollgate.LimitTotal, l *int64, sign int64) {
 // add adds (sign 1) or removes (sign -1) a contribution; the caller holds mu.
 func (a *aggregates) add(c *contribution, sign int64) {
 	t := &a.t
-	k := tollgate.TierStatus{Tier: c.tier, Status: c.status}
+	s := &c.v.Subscription
+	k := tollgate.TierStatus{Tier: s.Tier, Status: s.Status}
 	if t.vendors[k] += sign; t.vendors[k] == 0 {
 		delete(t.vendors, k)
 	}
 	t.total += sign
 	t.subsTotal += sign
-	switch c.status {
+	switch s.Status {
 	case tollgate.StatusActive:
 		t.active += sign
 	case tollgate.StatusTrial:
 		t.trial += sign
 	}
-	t.repProducts += sign * c.rp
-	t.repTeam += sign * c.rt
-	t.repStorage += sign * c.rs
+	u := &c.v.Usage
+	t.repProducts += sign * reported(u.Products)
+	t.repTeam += sign * reported(u.TeamMembers)
+	t.repStorage += sign * reported(u.StorageBytes)
 	if c.lim.Access {
 		t.subsActive += sign
 		addLimit(&t.orders, c.lim.Orders, sign)
@@ -255,17 +261,17 @@ func (a *aggregates) add(c *contribution, sign int64) {
 	p.vendors += sign
 	p.orders += sign * c.orders
 	if c.near > 0 {
-		n := p.near[c.tier]
+		n := p.near[s.Tier]
 		if n == nil {
 			n = &tollgate.NearLimit{}
-			p.near[c.tier] = n
+			p.near[s.Tier] = n
 		}
 		n.AtLeast80 += sign
 		if c.near == 2 {
 			n.AtLeast100 += sign
 		}
 		if *n == (tollgate.NearLimit{}) {
-			delete(p.near, c.tier)
+			delete(p.near, s.Tier)
 		}
 	}
 	if p.vendors == 0 {
@@ -307,7 +313,7 @@ func (a *aggregates) snapshot(now time.Time) tollgate.VendorAggregates {
 // It is the one full walk, and it runs off the request paths. Work goes out in batches, and
 // each batch's contributions are applied under one lock, so a million vendors cost a few
 // thousand channel operations and lock acquisitions rather than millions.
-func (a *aggregates) refresh(ctx context.Context, forEach func(func(*tollgate.VendorState) bool)) error {
+func (a *aggregates) refresh(ctx context.Context, total int, forEach func(func(*tollgate.VendorState) bool)) error {
 	const batch = 512
 	work := make(chan []*tollgate.VendorState, 2*runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -315,15 +321,18 @@ func (a *aggregates) refresh(ctx context.Context, forEach func(func(*tollgate.Ve
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cs := make([]*contribution, 0, batch)
+			cs := make([]contribution, 0, batch)
 			for vs := range work {
 				cs = cs[:0]
 				for _, v := range vs {
 					cs = append(cs, a.contribution(v))
 				}
 				a.mu.Lock()
-				for i, v := range vs {
-					a.applyLocked(v, cs[i])
+				if len(a.per) == 0 {
+					a.per = make(map[string]contribution, total)
+				}
+				for _, c := range cs {
+					a.applyLocked(c)
 				}
 				a.mu.Unlock()
 			}

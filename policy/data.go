@@ -2,8 +2,10 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -27,6 +29,7 @@ func catalogStore(c *tollgate.Catalog) (storage.Store, error) {
 	if err := indexTiers(doc); err != nil {
 		return nil, err
 	}
+	addUpgradeOrder(doc.(map[string]any), c)
 	// AST values on read: the store hands the evaluator ready-made terms instead of converting
 	// the catalog on every decision.
 	return inmem.NewFromObjectWithOpts(map[string]any{"catalog": doc},
@@ -60,4 +63,83 @@ func indexTiers(doc any) error {
 	}
 	cat["tiers_by_platform"] = index
 	return nil
+}
+
+// addUpgradeOrder adds data.catalog.upgrade_order: {platform: [tier]}, for "" and every platform
+// of the catalog, the tiers an upgrade may be offered on that platform (active, public, the
+// platform's own tiers plus the global tiers none of them shadows by code), cheapest first
+// (monthly price, a tier without one last; then display_order, then code). It is the catalog
+// reshaped: the same tier objects, filtered and ordered by their own fields, computed once per
+// catalog instead of on every denial. Which of them upgrade_to names (not the current tier, and
+// one whose own limits allow the request) stays the policy's decision (upgrade.rego). A
+// platform without tiers of its own sees the global list, upgrade_order[""].
+func addUpgradeOrder(doc map[string]any, c *tollgate.Catalog) {
+	docTiers, _ := doc["tiers"].([]any)
+	if len(docTiers) != len(c.Tiers) {
+		return // not the catalog's own document: leave the policy to its fallback
+	}
+	platforms := []string{""}
+	for i := range c.Tiers {
+		if p := c.Tiers[i].Platform; p != "" && !slices.Contains(platforms, p) {
+			platforms = append(platforms, p)
+		}
+	}
+	order := make(map[string]any, len(platforms))
+	for _, p := range platforms {
+		var idx []int
+		for i := range c.Tiers {
+			t := &c.Tiers[i]
+			if !t.IsActive || !t.IsPublic {
+				continue
+			}
+			switch {
+			case p != "" && t.Platform == p:
+			case t.Platform == "" && !shadowed(c, p, t.Code):
+			default:
+				continue
+			}
+			idx = append(idx, i)
+		}
+		slices.SortStableFunc(idx, func(a, b int) int {
+			ta, tb := &c.Tiers[a], &c.Tiers[b]
+			if r := cmp.Compare(priceRank(ta), priceRank(tb)); r != 0 {
+				return r
+			}
+			if ta.PriceMonthlyCents != nil && tb.PriceMonthlyCents != nil {
+				if r := cmp.Compare(*ta.PriceMonthlyCents, *tb.PriceMonthlyCents); r != 0 {
+					return r
+				}
+			}
+			if r := cmp.Compare(ta.DisplayOrder, tb.DisplayOrder); r != 0 {
+				return r
+			}
+			return cmp.Compare(ta.Code, tb.Code)
+		})
+		list := make([]any, len(idx))
+		for j, i := range idx {
+			list[j] = docTiers[i]
+		}
+		order[p] = list
+	}
+	doc["upgrade_order"] = order
+}
+
+func priceRank(t *tollgate.Tier) int {
+	if t.PriceMonthlyCents == nil {
+		return 1
+	}
+	return 0
+}
+
+// shadowed: platform p has a tier of its own with this code.
+func shadowed(c *tollgate.Catalog, p, code string) bool {
+	if p == "" {
+		return false
+	}
+	for i := range c.Tiers {
+		if c.Tiers[i].Platform == p && c.Tiers[i].Code == code {
+			return true
+		}
+	}
+	return false
 }

@@ -4,7 +4,21 @@ package tollgate
 # The cheapest (monthly price; a tier without a price sorts last; ties by display_order, then
 # code) active, public tier visible on the request's platform, other than the current one, whose
 # own limits and features would allow the same request. null when none would.
-upgrade_to := best if {
+#
+# data.catalog.upgrade_order (policy/data.go) lists, per platform, the active public tiers
+# visible there, cheapest first: the first of them that is not the current tier and whose own
+# limits allow the request is the answer. A catalog document without that list (one written by
+# hand for `opa eval`) gets the same answer from the tiers themselves.
+upgrade_to := allowing[0] if {
+	order := data.catalog.upgrade_order
+	allowing := [t.code |
+		some t in object.get(order, platform, order[""])
+		t.code != input.vendor.subscription.tier
+		tier_allows(t)
+	]
+} else := null if {
+	is_object(data.catalog.upgrade_order)
+} else := best if {
 	candidates := [[price_rank(t), t.display_order, t.code] |
 		some t in data.catalog.tiers
 		t.code != input.vendor.subscription.tier

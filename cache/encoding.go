@@ -55,14 +55,19 @@ func (e *encoder) optInt(v *int64) {
 	}
 }
 
-// decoder reads a record. Strings are substrings of src, one string copy of the whole record
-// made by the caller, so a decoded subscription costs one string allocation, not one per field.
-// Optional values are gathered while decoding and moved into one exactly sized array per record
-// by finish, for the same reason: resident memory per vendor is what limits cold start.
+// decoder reads a record. src views the transaction's bytes (no copy); finish copies the
+// strings kept into one exactly sized buffer per record, so a decoded subscription costs one
+// string allocation holding only its strings' bytes, not a copy of the whole record. Strings of
+// few distinct values (tier, status, platform, price, ...) are shared between records through
+// the interner when one is given (the load). Optional values are gathered while decoding and
+// moved into one exactly sized array per record by finish, for the same reason: resident memory
+// per vendor is what limits cold start. Until finish has run (or after a decoding error), the
+// kept strings alias src.
 type decoder struct {
 	src string
 	off int
 	err error
+	in  *interner // nil: nothing is shared between records
 
 	times [12]time.Time
 	tdst  [12]**time.Time
@@ -70,6 +75,24 @@ type decoder struct {
 	ints  [8]int64
 	idst  [8]**int64
 	ni    int
+	sdst  [24]*string
+	ns    int
+	slen  int
+}
+
+// interner shares equal values between the records of one load: strings of few distinct
+// values, and timestamps (vendors' billing periods often start and end at the same instants).
+// A snapshot is immutable, so snapshots may share what they point at. It is bounded: a store
+// where a field has many distinct values stops sharing new ones and copies them per record.
+type interner struct {
+	strs  map[string]string
+	times map[[2]int64]*time.Time
+}
+
+const maxIntern = 1 << 14
+
+func newInterner() *interner {
+	return &interner{strs: map[string]string{}, times: map[[2]int64]*time.Time{}}
 }
 
 func (d *decoder) fail(err error) {
@@ -131,6 +154,47 @@ func (d *decoder) str() string {
 	return s
 }
 
+// keepStr reads a string that is per record (ids) into *dst, to be copied by finish.
+func (d *decoder) keepStr(dst *string) {
+	*dst = d.str()
+	if *dst == "" || d.err != nil {
+		return
+	}
+	d.keep(dst)
+}
+
+func (d *decoder) keep(dst *string) {
+	if d.ns == len(d.sdst) {
+		*dst = string([]byte(*dst)) // more strings than the batch (many add-ons): its own copy
+		return
+	}
+	d.sdst[d.ns] = dst
+	d.ns++
+	d.slen += len(*dst)
+}
+
+// sharedStr reads a string of few distinct values into *dst: the interned copy when there is
+// one, else it is kept per record.
+func (d *decoder) sharedStr(dst *string) {
+	*dst = d.str()
+	if *dst == "" || d.err != nil {
+		return
+	}
+	if d.in != nil {
+		if v, ok := d.in.strs[*dst]; ok {
+			*dst = v
+			return
+		}
+		if len(d.in.strs) < maxIntern {
+			v := string([]byte(*dst))
+			d.in.strs[v] = v
+			*dst = v
+			return
+		}
+	}
+	d.keep(dst)
+}
+
 func (d *decoder) time() time.Time {
 	sec := d.int()
 	nsec := d.uvarint()
@@ -140,7 +204,8 @@ func (d *decoder) time() time.Time {
 	return time.Unix(sec, int64(nsec)).UTC()
 }
 
-// optTime decodes an optional time into *dst (set by finish when it fits the batch).
+// optTime decodes an optional time into *dst (set by finish when it fits the batch, at once
+// when it is interned).
 func (d *decoder) optTime(dst **time.Time) {
 	*dst = nil
 	if !d.bool() {
@@ -150,12 +215,29 @@ func (d *decoder) optTime(dst **time.Time) {
 	if d.err != nil {
 		return
 	}
+	if d.in != nil {
+		k := [2]int64{t.Unix(), int64(t.Nanosecond())}
+		if p, ok := d.in.times[k]; ok {
+			*dst = p
+			return
+		}
+		if len(d.in.times) < maxIntern {
+			p := new(time.Time)
+			*p = t
+			d.in.times[k] = p
+			*dst = p
+			return
+		}
+	}
 	if d.nt < len(d.times) {
 		d.times[d.nt], d.tdst[d.nt] = t, dst
 		d.nt++
 		return
 	}
-	*dst = &t
+	// Allocated here, not by taking t's address: that would move t to the heap on every call.
+	p := new(time.Time)
+	*p = t
+	*dst = p
 }
 
 func (d *decoder) optInt(dst **int64) {
@@ -172,7 +254,9 @@ func (d *decoder) optInt(dst **int64) {
 		d.ni++
 		return
 	}
-	*dst = &v
+	p := new(int64)
+	*p = v
+	*dst = p
 }
 
 // finish allocates the gathered optional values in one array each and points the fields at it.
@@ -180,6 +264,15 @@ func (d *decoder) optInt(dst **int64) {
 func (d *decoder) finish() {
 	if d.err != nil {
 		return
+	}
+	if d.slen > 0 {
+		buf := make([]byte, d.slen)
+		off := 0
+		for _, dst := range d.sdst[:d.ns] {
+			n := copy(buf[off:], *dst)
+			*dst = bytesString(buf[off : off+n])
+			off += n
+		}
 	}
 	if d.nt > 0 {
 		arr := make([]time.Time, d.nt)
@@ -240,19 +333,25 @@ func appendSubscription(b []byte, s *tollgate.Subscription) []byte {
 	return e.b
 }
 
-// decodeSubscription decodes into s. It copies val once (bbolt's bytes are only valid inside the
-// transaction) and hands out substrings of that copy.
+// decodeSubscription decodes into s. Nothing of s aliases val (bbolt's bytes are only valid
+// inside the transaction) once it returns without error.
 func decodeSubscription(val []byte, s *tollgate.Subscription) error {
+	return decodeSubscriptionShared(val, s, nil)
+}
+
+// decodeSubscriptionShared is decodeSubscription sharing values with earlier records through
+// in (nil: none).
+func decodeSubscriptionShared(val []byte, s *tollgate.Subscription, in *interner) error {
 	if len(val) == 0 || val[0] != subscriptionFormat1 {
 		return fmt.Errorf("subscription record: unknown format")
 	}
 	// Eight optional times and three optional ints on the subscription itself; add-ons' times
 	// beyond the backing array are allocated one by one.
-	d := decoder{src: string(val), off: 1}
-	s.VendorID = d.str()
-	s.Platform = d.str()
-	s.Tier = d.str()
-	s.Status = tollgate.Status(d.str())
+	d := decoder{src: unsafeString(val), off: 1, in: in}
+	d.keepStr(&s.VendorID)
+	d.sharedStr(&s.Platform)
+	d.sharedStr(&s.Tier)
+	d.sharedStr((*string)(&s.Status))
 	d.optTime(&s.PeriodStart)
 	d.optTime(&s.PeriodEnd)
 	s.IsAnnual = d.bool()
@@ -261,17 +360,17 @@ func decodeSubscription(val []byte, s *tollgate.Subscription) error {
 	d.optInt(&s.CustomOrdersLimit)
 	d.optInt(&s.CustomProductsLimit)
 	d.optInt(&s.CustomTeamLimit)
-	s.StripeCustomerID = d.str()
-	s.StripeSubscriptionID = d.str()
-	s.StripePriceID = d.str()
-	s.StripePaymentMethodID = d.str()
-	s.StripeStatus = d.str()
-	s.ScheduledTierChange = d.str()
+	d.keepStr(&s.StripeCustomerID)
+	d.keepStr(&s.StripeSubscriptionID)
+	d.sharedStr(&s.StripePriceID)
+	d.keepStr(&s.StripePaymentMethodID)
+	d.sharedStr(&s.StripeStatus)
+	d.sharedStr(&s.ScheduledTierChange)
 	d.optTime(&s.ScheduledChangeAt)
 	s.PaymentRetryCount = d.int()
-	s.LastPaymentError = d.str()
+	d.sharedStr(&s.LastPaymentError)
 	d.optTime(&s.CancelledAt)
-	s.CancellationReason = d.str()
+	d.sharedStr(&s.CancellationReason)
 	n := d.uvarint()
 	if d.err == nil && n > uint64(len(d.src)) {
 		d.fail(errShort)
@@ -282,13 +381,13 @@ func decodeSubscription(val []byte, s *tollgate.Subscription) error {
 		s.AddOns = make([]tollgate.SubscriptionAddOn, n)
 		for i := range s.AddOns {
 			a := &s.AddOns[i]
-			a.Code = d.str()
+			d.sharedStr(&a.Code)
 			a.Quantity = d.int()
-			a.Status = d.str()
-			a.DomainName = d.str()
+			d.sharedStr(&a.Status)
+			d.keepStr(&a.DomainName)
 			d.optTime(&a.PeriodStart)
 			d.optTime(&a.PeriodEnd)
-			a.StripeItem = d.str()
+			d.keepStr(&a.StripeItem)
 		}
 	}
 	d.optTime(&s.CreatedAt)
@@ -334,14 +433,14 @@ func appendUsage(b []byte, r *usageRecord) []byte {
 	return e.b
 }
 
-// decodeUsage decodes a usage record. intern, when non-nil, shares period strings between
-// vendors (they are the same few billing-period starts for most vendors).
-func decodeUsage(val []byte, r *usageRecord, intern map[string]string) error {
+// decodeUsage decodes a usage record. in, when non-nil, shares period strings and times
+// between vendors (they are the same few billing-period starts for most vendors).
+func decodeUsage(val []byte, r *usageRecord, in *interner) error {
 	if len(val) == 0 || val[0] != usageFormat1 {
 		return fmt.Errorf("usage record: unknown format")
 	}
-	// The decoder reads straight from val (no copy): every string is interned or copied below.
-	d := decoder{src: unsafeString(val), off: 1}
+	// The decoder reads straight from val (no copy): finish copies what is not interned.
+	d := decoder{src: unsafeString(val), off: 1, in: in}
 	r.Revision = d.uvarint()
 	n := d.uvarint()
 	if d.err == nil && n > uint64(len(val)) {
@@ -352,7 +451,7 @@ func decodeUsage(val []byte, r *usageRecord, intern map[string]string) error {
 		r.Usage.Periods = make([]tollgate.PeriodUsage, n)
 		for i := range r.Usage.Periods {
 			p := &r.Usage.Periods[i]
-			p.Period = internString(intern, d.str())
+			d.sharedStr(&p.Period)
 			p.Orders = d.int()
 			d.optTime(&p.LimitReachedAt)
 		}
@@ -371,7 +470,7 @@ func decodeUsage(val []byte, r *usageRecord, intern map[string]string) error {
 		if d.err == nil {
 			r.Usage.FeaturesUsed = make([]string, n)
 			for i := range r.Usage.FeaturesUsed {
-				r.Usage.FeaturesUsed[i] = internString(intern, d.str())
+				d.sharedStr(&r.Usage.FeaturesUsed[i])
 			}
 		}
 	}
@@ -380,17 +479,4 @@ func decodeUsage(val []byte, r *usageRecord, intern map[string]string) error {
 		return fmt.Errorf("usage record: %w", d.err)
 	}
 	return nil
-}
-
-// internString returns a string equal to s that does not alias the transaction's memory.
-func internString(intern map[string]string, s string) string {
-	if intern == nil {
-		return string([]byte(s))
-	}
-	if v, ok := intern[s]; ok {
-		return v
-	}
-	v := string([]byte(s))
-	intern[v] = v
-	return v
 }

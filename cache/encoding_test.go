@@ -54,7 +54,7 @@ func TestUsageRoundTrip(t *testing.T) {
 		Products: ptr[int64](5), StorageBytes: ptr[int64](1 << 33), ReportedAt: &at,
 	}}
 	var got usageRecord
-	if err := decodeUsage(appendUsage(nil, &rec), &got, map[string]string{}); err != nil {
+	if err := decodeUsage(appendUsage(nil, &rec), &got, newInterner()); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, rec) {
@@ -69,6 +69,48 @@ func TestDecodeRefusesTruncatedRecords(t *testing.T) {
 		var s tollgate.Subscription
 		if err := decodeSubscription(b[:n], &s); err == nil {
 			t.Fatalf("decode of %d/%d bytes succeeded", n, len(b))
+		}
+	}
+}
+
+// TestDecodedRecordsOwnTheirMemory: bbolt's bytes are only valid inside the transaction, so a
+// decoded snapshot must not alias them, with or without the load's interner; records decoded
+// with one interner share equal values.
+func TestDecodedRecordsOwnTheirMemory(t *testing.T) {
+	sub := testSub("v1")
+	sub.StripePriceID, sub.LastPaymentError = "price_1", "card declined"
+	sub.AddOns = []tollgate.SubscriptionAddOn{{Code: "domain", Status: "active", DomainName: "shop.lu", StripeItem: "si_9"}}
+	for _, in := range []*interner{nil, newInterner()} {
+		var got [2]tollgate.Subscription
+		for i := range got {
+			b := appendSubscription(nil, sub)
+			if err := decodeSubscriptionShared(b, &got[i], in); err != nil {
+				t.Fatal(err)
+			}
+			for j := range b {
+				b[j] = 0xff // what a later transaction may do to the page
+			}
+			if !reflect.DeepEqual(got[i], *sub) {
+				t.Fatalf("interner %v: after the source changed:\n got %+v\nwant %+v", in != nil, got[i], *sub)
+			}
+		}
+		if shared := got[0].PeriodStart == got[1].PeriodStart; shared != (in != nil) {
+			t.Errorf("interner %v: period start shared = %v", in != nil, shared)
+		}
+	}
+	rec := usageRecord{Revision: 3, Usage: tollgate.Usage{Periods: []tollgate.PeriodUsage{{Period: "2025-02-01T00:00:00Z", Orders: 1}},
+		FeaturesUsed: []string{"api_access"}}}
+	for _, in := range []*interner{nil, newInterner()} {
+		b := appendUsage(nil, &rec)
+		var got usageRecord
+		if err := decodeUsage(b, &got, in); err != nil {
+			t.Fatal(err)
+		}
+		for j := range b {
+			b[j] = 0xff
+		}
+		if !reflect.DeepEqual(got, rec) {
+			t.Fatalf("usage after the source changed:\n got %+v\nwant %+v", got, rec)
 		}
 	}
 }

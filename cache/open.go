@@ -276,7 +276,7 @@ func (s *Store) loadAll(ctx context.Context) error {
 // the per-vendor locking and revision checks of swap (and without the aggregates' hook: Open
 // builds them once afterwards).
 func (s *Store) load(ctx context.Context) error {
-	intern := make(map[string]string)
+	in := newInterner()
 	var states []*tollgate.VendorState
 	var shardOf []uint8
 	var counts [shardCount]int
@@ -293,7 +293,7 @@ func (s *Store) load(ctx context.Context) error {
 				}
 			}
 			st := new(tollgate.VendorState)
-			if err := decodeSubscription(v, &st.Subscription); err != nil {
+			if err := decodeSubscriptionShared(v, &st.Subscription, in); err != nil {
 				return fmt.Errorf("vendor %q: %w", k, err)
 			}
 			for uk != nil && string(uk) < string(k) {
@@ -301,7 +301,7 @@ func (s *Store) load(ctx context.Context) error {
 			}
 			if uk != nil && string(uk) == string(k) {
 				var rec usageRecord
-				if err := decodeUsage(uv, &rec, intern); err != nil {
+				if err := decodeUsage(uv, &rec, in); err != nil {
 					return fmt.Errorf("vendor %q: %w", k, err)
 				}
 				st.Usage, st.Revision = rec.Usage, rec.Revision

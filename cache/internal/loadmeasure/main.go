@@ -36,7 +36,9 @@ func main() {
 	dir := flag.String("dir", os.TempDir(), "where the store file is kept between runs")
 	noLimits := flag.Bool("no-limits", false, "open without the policy as limits resolver")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of Open to this file")
+	memProfile := flag.String("memprofile", "", "write a heap profile after Open to this file")
 	flag.Parse()
+	runtime.MemProfileRate = 4096
 	ctx := context.Background()
 	path := filepath.Join(*dir, "tollgate-loadmeasure-"+strconv.Itoa(*n)+".db")
 	if _, err := os.Stat(path); err != nil {
@@ -94,6 +96,16 @@ func main() {
 		float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(vn),
 		float64(rssOpen-rss0)/float64(vn), float64(rssAfter-rss0)/float64(vn), evals, st.Aggregates().ActiveSubscriptions,
 		float64(mo.TotalAlloc-m0.TotalAlloc)/float64(vn), mo.NumGC-m0.NumGC)
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			log.Fatal(err)
+		}
+		f.Close()
+	}
 	runtime.KeepAlive(st)
 	st.Close()
 }

@@ -101,6 +101,28 @@ decision := {
 	used < limit
 } else := {
 	"allow": false,
+	"code": "limit_reached",
+	"reason": sprintf("Monthly order limit reached (%d orders). Upgrade to continue.", [limit]),
+	"limit": limit,
+	"used": used,
+	"remaining": 0,
+	"tier": sub.tier,
+	"status": sub.status,
+	"upgrade_to": upgrade_to,
+} if {
+	# order.create, one order, at or over the tier's own order limit.
+	input.request.action == "order.create"
+	input.request.platform == ""
+	input.request.quantity == null
+	sub := input.vendor.subscription
+	sub.custom_orders_limit == null
+	{"trial": true, "active": true, "past_due": true}[sub.status]
+	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].orders_per_month
+	is_number(limit)
+	used := input.vendor.usage.orders
+	used >= limit
+} else := {
+	"allow": false,
 	"code": "unknown_vendor",
 	"reason": "Unknown vendor",
 	"limit": null,

@@ -121,6 +121,7 @@ func New(ctx context.Context, o Options) (*Syncer, error) {
 		if s.aead, err = cipher.NewGCM(block); err != nil {
 			return nil, fmt.Errorf("sync: payload key: %w", err)
 		}
+		s.store = sealingStore{StripeStore: s.store, aead: s.aead}
 	}
 	if o.APIKey != "" {
 		s.api = newAPIClient(o.APIKey, o.APIBase)

@@ -264,7 +264,11 @@ func resumeGC() {
 func (s *Store) loadAll(ctx context.Context) error {
 	pauseGC()
 	defer resumeGC()
-	if err := s.load(ctx); err != nil {
+	size := s.Size()
+	adviseLoad(s.db, size)
+	err := s.load(ctx)
+	adviseLoaded(s.db, size)
+	if err != nil {
 		return err
 	}
 	return s.RefreshAggregates(ctx)

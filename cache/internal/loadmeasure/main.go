@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tollgate-pdp/tollgate"
@@ -72,12 +73,12 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	st, err := cache.Open(ctx, opts)
 	if err != nil {
 		log.Fatal(err)
 	}
-	load := time.Since(t0)
+	load, cpu := time.Since(t0), cpuTime()-c0
 	pprof.StopCPUProfile()
 	rssOpen := rss()
 	var mo runtime.MemStats
@@ -91,8 +92,8 @@ func main() {
 	if lim != nil {
 		evals = lim.n.Load()
 	}
-	fmt.Printf("vendors=%d open=%v (%.0f ns/vendor) liveheap=%.0f B/vendor rss_at_ready=%.0f B/vendor rss_after_gc=%.0f B/vendor policy_evals=%d active_subs=%d allocated_in_open=%.0f B/vendor gcs_in_open=%d\n",
-		vn, load.Round(time.Millisecond), float64(load.Nanoseconds())/float64(vn),
+	fmt.Printf("vendors=%d open=%v (cpu %v; %.0f ns/vendor) liveheap=%.0f B/vendor rss_at_ready=%.0f B/vendor rss_after_gc=%.0f B/vendor policy_evals=%d active_subs=%d allocated_in_open=%.0f B/vendor gcs_in_open=%d\n",
+		vn, load.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(load.Nanoseconds())/float64(vn),
 		float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(vn),
 		float64(rssOpen-rss0)/float64(vn), float64(rssAfter-rss0)/float64(vn), evals, st.Aggregates().ActiveSubscriptions,
 		float64(mo.TotalAlloc-m0.TotalAlloc)/float64(vn), mo.NumGC-m0.NumGC)
@@ -106,6 +107,7 @@ func main() {
 		}
 		f.Close()
 	}
+	fmt.Printf("process after Open: %s\n", rssParts())
 	runtime.KeepAlive(st)
 	st.Close()
 }
@@ -118,6 +120,16 @@ type counting struct {
 func (c *counting) EffectiveLimits(ctx context.Context, v *tollgate.VendorState, now time.Time) (tollgate.EffectiveLimits, error) {
 	c.n.Add(1)
 	return c.LimitsResolver.EffectiveLimits(ctx, v, now)
+}
+
+// cpuTime is the process's user + system CPU time (on a shared machine the wall time includes
+// waiting for a CPU).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rss is VmRSS in bytes.
@@ -135,6 +147,21 @@ func rss() int64 {
 		}
 	}
 	return 0
+}
+
+// rssParts is the anonymous (heap) and file-backed (bbolt's mmap) parts of VmRSS.
+func rssParts() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "RssAnon:") || strings.HasPrefix(l, "RssFile:") || strings.HasPrefix(l, "VmRSS:") {
+			out = append(out, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func generate(ctx context.Context, path string, n int) error {

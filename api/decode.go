@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -41,6 +42,11 @@ func decodeJSON(body []byte, v any, o decodeOptions) error {
 	}
 	if err := checkDepth(body, MaxJSONDepth); err != nil {
 		return tollgate.FieldErrorf(o.root, "%s", err.Error())
+	}
+	// JSON text is UTF-8 (RFC 8259). encoding/json would quietly turn invalid bytes into U+FFFD,
+	// so "v\xc0\xaf" and "v\xff\xfe" would both name the vendor "v\uFFFD\uFFFD".
+	if !utf8.Valid(body) {
+		return tollgate.FieldErrorf(o.root, "is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if !o.allowUnknown {

@@ -22,6 +22,10 @@ func benchCases() []benchCase {
 			tollgate.CheckRequest{Action: tollgate.ActionOrderCreate})},
 		{"feature.use/allowed", facts(vendor("business", tollgate.StatusActive, 0),
 			tollgate.CheckRequest{Action: tollgate.ActionFeatureUse, Feature: "api_access"})},
+		{"feature.use/denied_upgrade", facts(vendor("essential", tollgate.StatusActive, 0),
+			tollgate.CheckRequest{Action: tollgate.ActionFeatureUse, Feature: "api_access"})},
+		{"product.add/allowed", facts(vendor("essential", tollgate.StatusActive, 0),
+			tollgate.CheckRequest{Action: tollgate.ActionProductAdd})},
 	}
 }
 

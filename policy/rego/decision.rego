@@ -77,6 +77,24 @@ decision := {
 	{"trial": true, "active": true, "past_due": true}[sub.status]
 	input.request.feature in data.catalog.tiers_by_platform[sub.platform][sub.tier].features
 } else := {
+	"allow": false,
+	"code": "feature_missing",
+	"reason": "Feature not available on your plan",
+	"limit": null,
+	"used": 0,
+	"remaining": null,
+	"tier": sub.tier,
+	"status": sub.status,
+	"upgrade_to": upgrade_to,
+} if {
+	# feature.use of a feature the tier lacks.
+	input.request.action == "feature.use"
+	input.request.platform == ""
+	sub := input.vendor.subscription
+	{"trial": true, "active": true, "past_due": true}[sub.status]
+	features := data.catalog.tiers_by_platform[sub.platform][sub.tier].features
+	not input.request.feature in features
+} else := {
 	"allow": true,
 	"code": "ok",
 	"reason": "",
@@ -87,17 +105,15 @@ decision := {
 	"status": sub.status,
 	"upgrade_to": null,
 } if {
-	# product.add counted from usage, under the tier's own (finite) product limit.
+	# product.add under the tier's own (finite) product limit.
 	input.request.action == "product.add"
 	input.request.platform == ""
-	input.request.count == null
 	sub := input.vendor.subscription
 	sub.custom_products_limit == null
 	{"trial": true, "active": true, "past_due": true}[sub.status]
 	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].products_limit
 	is_number(limit)
-	used := input.vendor.usage.products
-	is_number(used)
+	used := product_count
 	used < limit
 } else := {
 	"allow": false,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
@@ -16,29 +17,50 @@ import (
 // goroutine and channel, a result set with expression values, and a second conversion of the
 // answer. Those cost about as much as a small policy itself. The query is compiled once per
 // policy and catalog; the evaluation is the same topdown evaluation rego.PreparedEvalQuery runs.
+//
+// The evaluation asks for <ref>.allow and takes the answer from the evaluation's own memo of
+// rule values (the virtual cache), where OPA records the whole value of <ref> as it computes
+// it: asking for the whole object instead makes OPA copy it once more to bind the query's
+// variable. Should the memo not hold it (a replacement policy shaped otherwise), the query for
+// the whole value is evaluated instead.
 type directQuery struct {
-	name  string
-	body  ast.Body
-	qc    ast.QueryCompiler
-	store storage.Store
-	// result is the variable the query binds the answer to.
-	result ast.Var
+	name    string
+	ref     ast.Ref  // the rule, e.g. data.tollgate.decision
+	byAllow ast.Body // result = <ref>.allow
+	whole   ast.Body // result = <ref>
+	qc      ast.QueryCompiler
+	store   storage.Store
 }
 
 // resultVar names the answer in the compiled query body `result = <ref>`.
 const resultVar = ast.Var("result")
 
 func prepareDirect(compiler *ast.Compiler, store storage.Store, ref string) (*directQuery, error) {
-	body, err := ast.ParseBodyWithOpts(string(resultVar)+" = "+ref, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	r, err := ast.ParseRef(ref)
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", ref, err)
 	}
 	qc := compiler.QueryCompiler()
-	compiled, err := qc.Compile(body)
-	if err != nil {
-		return nil, fmt.Errorf("compile %s: %w", ref, err)
+	compile := func(q string) (ast.Body, error) {
+		body, err := ast.ParseBodyWithOpts(string(resultVar)+" = "+q, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", q, err)
+		}
+		compiled, err := qc.Compile(body)
+		if err != nil {
+			return nil, fmt.Errorf("compile %s: %w", q, err)
+		}
+		return compiled, nil
 	}
-	return &directQuery{name: ref, body: compiled, qc: qc, store: store, result: resultVar}, nil
+	whole, err := compile(ref)
+	if err != nil {
+		return nil, err
+	}
+	byAllow, err := compile(ref + ".allow")
+	if err != nil {
+		return nil, err
+	}
+	return &directQuery{name: ref, ref: r, byAllow: byAllow, whole: whole, qc: qc, store: store}, nil
 }
 
 // neverCancelled is handed to evaluations whose context cannot be cancelled: nothing ever calls
@@ -49,7 +71,23 @@ var neverCancelled = topdown.NewCancel()
 func (q *directQuery) eval(ctx context.Context, st *compiled, input *ast.Term) (*ast.Term, error) {
 	vc := virtualCachePool.Get().(*flatVirtualCache)
 	defer vc.release()
-	tq := topdown.NewQuery(q.body).
+	if _, err := q.run(ctx, st, q.byAllow, input, vc); err != nil {
+		return nil, err
+	}
+	if t, _ := vc.Get(q.ref); t != nil && t.IsGround() {
+		directMemoHits.Add(1)
+		return t, nil
+	}
+	vc.reset()
+	return q.run(ctx, st, q.whole, input, vc)
+}
+
+// directMemoHits counts answers read from the evaluation's memo (tests check the fast read is
+// the one taken).
+var directMemoHits atomic.Uint64
+
+func (q *directQuery) run(ctx context.Context, st *compiled, body ast.Body, input *ast.Term, vc *flatVirtualCache) (*ast.Term, error) {
+	tq := topdown.NewQuery(body).
 		WithQueryCompiler(q.qc).
 		WithCompiler(st.compiler).
 		WithStore(q.store).
@@ -70,7 +108,7 @@ func (q *directQuery) eval(ctx context.Context, st *compiled, input *ast.Term) (
 	}
 	var out *ast.Term
 	err := tq.Iter(ctx, func(qr topdown.QueryResult) error {
-		out = qr[q.result]
+		out = qr[resultVar]
 		return nil
 	})
 	if err != nil {
@@ -134,10 +172,14 @@ type vcEntry struct {
 
 var virtualCachePool = sync.Pool{New: func() any { return &flatVirtualCache{} }}
 
-func (c *flatVirtualCache) release() {
+func (c *flatVirtualCache) reset() {
 	clear(c.terms)
 	clear(c.entries)
 	c.terms, c.entries, c.frames = c.terms[:0], c.entries[:0], c.frames[:0]
+}
+
+func (c *flatVirtualCache) release() {
+	c.reset()
 	virtualCachePool.Put(c)
 }
 

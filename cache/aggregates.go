@@ -34,6 +34,9 @@ type aggregates struct {
 	// million vendors it is a large part of the resident memory per vendor.
 	per map[string]contribution
 	t   totals
+	// built is closed when the figures of the vendors loaded by Open are complete (see
+	// Store.buildAggregates); snapshot waits for it.
+	built chan struct{}
 	// byPeriod holds what depends on the billing period: key 0 is vendors with a billing
 	// period of their own (its key is a fact until the subscription changes), other keys are
 	// calendar months (yyyymm) of vendors without one, so a month that ends drops out of the
@@ -99,7 +102,8 @@ func reported(p *int64) int64 {
 
 func newAggregates(limits tollgate.LimitsResolver, now func() time.Time, log *slog.Logger) *aggregates {
 	return &aggregates{limits: limits, now: now, log: log, per: map[string]contribution{},
-		t: totals{vendors: map[tollgate.TierStatus]int64{}}, byPeriod: map[int32]*periodTotals{}}
+		t: totals{vendors: map[tollgate.TierStatus]int64{}}, byPeriod: map[int32]*periodTotals{},
+		built: make(chan struct{})}
 }
 
 func factsOf(s *tollgate.Subscription) limitFacts {
@@ -279,8 +283,10 @@ func (a *aggregates) add(c *contribution, sign int64) {
 	}
 }
 
-// snapshot reads the figures at now: O(tiers × statuses), no vendor is visited.
+// snapshot reads the figures at now: O(tiers × statuses), no vendor is visited. Right after
+// Open it first waits for the initial build.
 func (a *aggregates) snapshot(now time.Time) tollgate.VendorAggregates {
+	<-a.built
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	t := &a.t

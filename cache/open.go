@@ -78,16 +78,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.agg = newAggregates(opts.Limits, opts.Now, opts.Logger)
 	start := time.Now()
-	if err := s.loadAll(ctx); err != nil {
+	if err := s.load(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
+	// From here every installed snapshot updates the aggregates, which are built from the
+	// loaded vendors in the background (see buildAggregates).
 	s.mem.onSwap = s.agg.changed
-	if s.VendorCount() >= bigLoad {
-		// The load ran with the collector paused: collect once now and hand the pages the
-		// load's garbage used back to the OS, so resident memory starts at the live heap.
-		debug.FreeOSMemory()
-	}
+	s.startBuild()
 	go s.runCommitter()
 	s.startNoted(opts.FlushInterval)
 	s.log.Info("store opened", "path", path, "vendors", s.VendorCount(),
@@ -255,31 +253,54 @@ func resumeGC() {
 	gcPause.mu.Unlock()
 }
 
-// loadAll loads the read model, then builds the aggregates once, on all CPUs (with the limits
-// memoised by limit facts), rather than vendor by vendor as each snapshot is installed. The
-// collector stays paused for both: the policy evaluations of the build allocate about 20 KiB
-// each (a few hundred MiB at a million vendors, where they number some 20,000), less than one
-// collection cycle of the loaded heap would let grow anyway, and every collection would mark
-// the whole loaded heap again.
-func (s *Store) loadAll(ctx context.Context) error {
-	pauseGC()
-	defer resumeGC()
-	size := s.Size()
-	adviseLoad(s.db, size)
-	err := s.load(ctx)
-	adviseLoaded(s.db, size)
-	if err != nil {
-		return err
+// startBuild builds the aggregates from the loaded vendors in the background, so the store is
+// ready (the decision path needs only the read model) without waiting for it: the build asks
+// the policy for the limits of every distinct set of limit facts (some 20,000 evaluations at a
+// million vendors, most for vendors with custom overrides), seconds of CPU. Aggregates waits
+// for the build; writes meanwhile update the aggregates through the swap hook, and the build
+// never replaces a newer vendor's contribution with an older one (see applyLocked). Afterwards
+// the pages the load's garbage and the build's policy evaluations used go back to the OS.
+func (s *Store) startBuild() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.buildStop, s.buildDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.buildDone)
+		t0 := time.Now()
+		err := s.RefreshAggregates(ctx)
+		close(s.agg.built)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("capacity aggregates: initial build failed", "path", s.path, "err", err)
+			}
+			return
+		}
+		s.log.Info("capacity aggregates built", "path", s.path, "vendors", s.VendorCount(),
+			"seconds", time.Since(t0).Seconds())
+		if s.VendorCount() >= bigLoad {
+			debug.FreeOSMemory()
+		}
+	}()
+}
+
+// stopBuild abandons the initial build (Close) and waits for it to end.
+func (s *Store) stopBuild() {
+	if s.buildStop != nil {
+		s.buildStop()
+		<-s.buildDone
 	}
-	return s.RefreshAggregates(ctx)
 }
 
 // load reads every vendor into memory. The vendors and usage buckets share their keys, so one
 // pass walks both cursors side by side. Nothing else can see the read model yet, so the
 // snapshots are gathered first and each shard's map is then built at its final size, without
-// the per-vendor locking and revision checks of swap (and without the aggregates' hook: Open
-// builds them once afterwards).
+// the per-vendor locking and revision checks of swap (and without the aggregates' hook: they
+// are built once afterwards). The collector is paused meanwhile (see gcPause).
 func (s *Store) load(ctx context.Context) error {
+	pauseGC()
+	defer resumeGC()
+	size := s.Size()
+	adviseLoad(s.db, size)
+	defer adviseLoaded(s.db, size)
 	in := newInterner()
 	var states []*tollgate.VendorState
 	var shardOf []uint8

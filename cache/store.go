@@ -38,6 +38,9 @@ type Store struct {
 	now   func() time.Time
 	mem   *readModel
 	agg   *aggregates
+	// buildStop cancels the aggregates' initial build; buildDone is closed when it has ended.
+	buildStop func()
+	buildDone chan struct{}
 	noted *noted
 
 	ops           chan *writeOp
@@ -90,6 +93,7 @@ func (s *Store) RefreshAggregates(ctx context.Context) error {
 // Close flushes the usage facts learnt from checks, waits for writes in flight, stops the
 // committer and closes the file. It is idempotent.
 func (s *Store) Close() error {
+	s.stopBuild()
 	s.stopNoted()
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()

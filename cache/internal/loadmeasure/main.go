@@ -79,8 +79,10 @@ func main() {
 		log.Fatal(err)
 	}
 	load, cpu := time.Since(t0), cpuTime()-c0
-	pprof.StopCPUProfile()
 	rssOpen := rss()
+	agg := st.Aggregates() // waits for the aggregates' build (in the background since Open)
+	built, builtCPU := time.Since(t0), cpuTime()-c0
+	pprof.StopCPUProfile()
 	var mo runtime.MemStats
 	runtime.ReadMemStats(&mo)
 	runtime.GC()
@@ -92,10 +94,11 @@ func main() {
 	if lim != nil {
 		evals = lim.n.Load()
 	}
-	fmt.Printf("vendors=%d open=%v (cpu %v; %.0f ns/vendor) liveheap=%.0f B/vendor rss_at_ready=%.0f B/vendor rss_after_gc=%.0f B/vendor policy_evals=%d active_subs=%d allocated_in_open=%.0f B/vendor gcs_in_open=%d\n",
+	fmt.Printf("vendors=%d open=%v (cpu %v; %.0f ns/vendor) aggregates_built=%v (cpu %v) liveheap=%.0f B/vendor rss_at_ready=%.0f B/vendor rss_after_build_and_gc=%.0f B/vendor policy_evals=%d active_subs=%d allocated_in_open=%.0f B/vendor gcs_in_open=%d\n",
 		vn, load.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(load.Nanoseconds())/float64(vn),
+		built.Round(time.Millisecond), builtCPU.Round(time.Millisecond),
 		float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(vn),
-		float64(rssOpen-rss0)/float64(vn), float64(rssAfter-rss0)/float64(vn), evals, st.Aggregates().ActiveSubscriptions,
+		float64(rssOpen-rss0)/float64(vn), float64(rssAfter-rss0)/float64(vn), evals, agg.ActiveSubscriptions,
 		float64(mo.TotalAlloc-m0.TotalAlloc)/float64(vn), mo.NumGC-m0.NumGC)
 	if *memProfile != "" {
 		f, err := os.Create(*memProfile)

@@ -32,16 +32,16 @@ type Options struct {
 
 // Store is the bbolt-backed tollgate.Store with its in-memory read model.
 type Store struct {
-	db    *bolt.DB
-	path  string
-	log   *slog.Logger
-	now   func() time.Time
-	mem   *readModel
-	agg   *aggregates
+	db   *bolt.DB
+	path string
+	log  *slog.Logger
+	now  func() time.Time
+	mem  *readModel
+	agg  *aggregates
 	// buildStop cancels the aggregates' initial build; buildDone is closed when it has ended.
 	buildStop func()
 	buildDone chan struct{}
-	noted *noted
+	noted     *noted
 
 	ops           chan *writeOp
 	stop          chan struct{}

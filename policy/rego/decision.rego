@@ -4,8 +4,9 @@
 #
 # Performance note: this policy is evaluated per request, and every rule reference is a
 # separate evaluation step in OPA. So the checks are one `else` chain (an evaluation touches
-# only the rules on its own path), the hot paths read input.* directly, constant sets are
-# written inline, and upgrade_to (which looks at other tiers) is computed only on a denial.
+# only the rules on its own path) that opens with one-body fast paths for the commonest answers,
+# the hot paths read input.* directly, constant sets are written inline, and upgrade_to (which
+# looks at other tiers) is computed only on a denial. See policy/README.md, Performance.
 package tollgate
 
 # Order of checks: vendor, action, status, tier, then the action's own rule.

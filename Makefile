@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 STRIPE_MOCK_VERSION := v0.203.0
 IMAGE   ?= ghcr.io/tollgate-pdp/tollgate
 
-.PHONY: run build test tools lint bench bench-compare bench-scale fmt image deploy-check
+.PHONY: run build test tools lint bench bench-compare bench-scale fmt image deploy-check chaos fuzz fuzz-short soak
 
 ## run: start the sidecar on its embedded defaults with the demo data set
 run:
@@ -26,6 +26,34 @@ tools:
 test: tools lint
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) run github.com/open-policy-agent/opa test policy/rego
+	$(MAKE) fuzz-short
+
+# Fuzz targets, as "package target": go test -fuzz takes one package and one target at a time.
+FUZZ_TARGETS := ./api:FuzzFastCheckDecoder ./api:FuzzDataAPI ./cmd/tollgate:FuzzCatalogYAML .:FuzzDecodeImportRow ./sync:FuzzWebhook
+FUZZTIME ?= 2m
+
+## fuzz-short: every fuzz target for 3s (part of make test)
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ($$pkg) 3s"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 3s $$pkg || exit 1; done
+
+## fuzz: every fuzz target for FUZZTIME (default 2m); new crashers land in <pkg>/testdata/fuzz/<target>/ — commit them with the fix
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ($$pkg) $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+
+## chaos: the long forms of the fault suites: 100 kill -9 trials, disk-full, policy reloads, hostile input, security
+CHAOS_TRIALS ?= 100
+chaos:
+	TOLLGATE_CHAOS_TRIALS=$(CHAOS_TRIALS) TOLLGATE_POLICY_RELOADS=1000 $(GO) test -race -count=1 -timeout 60m -v \
+		-run 'TestChaos|TestDiskFull|TestServeRefuses|TestPolicyReload|TestHostile|TestSecrets|TestBackup|TestDecisionListener' ./cmd/tollgate
+
+## soak: SOAK_DURATION (default 10m) of mixed load on a child `tollgate serve`; table in bench/results/soak.md
+SOAK_DURATION ?= 10m
+soak:
+	TOLLGATE_SOAK=$(SOAK_DURATION) TOLLGATE_SOAK_OUT=$(CURDIR)/bench/results/soak.md $(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./cmd/tollgate
 
 ## lint: gofmt and go vet
 lint:

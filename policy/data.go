@@ -14,10 +14,23 @@ import (
 	"github.com/tollgate-pdp/tollgate"
 )
 
-// catalogStore puts the catalog at data.catalog, as the Tier and AddOn types marshal to JSON
-// (so the document the policy reads is the one GET /v1/tiers shows), plus an index of the same
-// tiers (see indexTiers).
+// catalogStore puts the catalog document (see CatalogDocument) at data.catalog.
 func catalogStore(c *tollgate.Catalog) (storage.Store, error) {
+	doc, err := CatalogDocument(c)
+	if err != nil {
+		return nil, err
+	}
+	// AST values on read: the store hands the evaluator ready-made terms instead of converting
+	// the catalog on every decision.
+	return inmem.NewFromObjectWithOpts(map[string]any{"catalog": doc},
+		inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true)), nil
+}
+
+// CatalogDocument is data.catalog as the policy reads it: the catalog as the Tier and AddOn
+// types marshal to JSON (so the document the policy reads is the one GET /v1/tiers shows), plus
+// the same tiers indexed (tiers_by_platform) and ordered for upgrades (upgrade_order). Tools
+// that run the policy elsewhere (opa run, the benchmark harness) load exactly this document.
+func CatalogDocument(c *tollgate.Catalog) (map[string]any, error) {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("encode catalog: %w", err)
@@ -30,10 +43,7 @@ func catalogStore(c *tollgate.Catalog) (storage.Store, error) {
 		return nil, err
 	}
 	addUpgradeOrder(doc.(map[string]any), c)
-	// AST values on read: the store hands the evaluator ready-made terms instead of converting
-	// the catalog on every decision.
-	return inmem.NewFromObjectWithOpts(map[string]any{"catalog": doc},
-		inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true)), nil
+	return doc.(map[string]any), nil
 }
 
 // indexTiers adds data.catalog.tiers_by_platform: {platform: {code: tier}}, global tiers under

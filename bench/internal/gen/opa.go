@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate-pdp/tollgate"
+	"github.com/tollgate-pdp/tollgate/policy"
 )
 
 // EntryPackage is the thin Rego entry point the OPA server is queried through; EntryPath is its
@@ -82,36 +83,8 @@ func VendorDoc(v *tollgate.VendorState, now time.Time) map[string]any {
 	}
 }
 
-// CatalogDoc is data.catalog as tollgate's policy package stores it: the catalog as its types
-// marshal to JSON, plus tiers_by_platform {platform: {code: tier}} (global tiers under "").
-func CatalogDoc(c *tollgate.Catalog) (map[string]any, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encode catalog: %w", err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("decode catalog: %w", err)
-	}
-	tiers, _ := doc["tiers"].([]any)
-	index := map[string]any{"": map[string]any{}}
-	for i, t := range tiers {
-		tier, ok := t.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("catalog tier %d is %T, not an object", i, t)
-		}
-		platform, _ := tier["platform"].(string)
-		code, _ := tier["code"].(string)
-		byCode, ok := index[platform].(map[string]any)
-		if !ok {
-			byCode = map[string]any{}
-			index[platform] = byCode
-		}
-		byCode[code] = tier
-	}
-	doc["tiers_by_platform"] = index
-	return doc, nil
-}
+// CatalogDoc is data.catalog exactly as tollgate's policy package loads it.
+func CatalogDoc(c *tollgate.Catalog) (map[string]any, error) { return policy.CatalogDocument(c) }
 
 // VendorSource iterates the store's vendors (cache.Store.ForEachVendor).
 type VendorSource interface {

@@ -331,6 +331,9 @@ func (a *aggregates) refresh(ctx context.Context, total int, forEach func(func(*
 			for vs := range work {
 				cs = cs[:0]
 				for _, v := range vs {
+					if ctx.Err() != nil { // abandoned: drain the queue without evaluating
+						break
+					}
 					cs = append(cs, a.contribution(v))
 				}
 				a.mu.Lock()
@@ -361,5 +364,8 @@ func (a *aggregates) refresh(ctx context.Context, total int, forEach func(func(*
 	}
 	close(work)
 	wg.Wait()
+	if err == nil {
+		err = ctx.Err() // workers may have skipped vendors after the walk ended
+	}
 	return err
 }

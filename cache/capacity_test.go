@@ -369,3 +369,78 @@ func TestSnapshots(t *testing.T) {
 		t.Errorf("bad date: %v", err)
 	}
 }
+
+// slowLimits answers like a fixed policy, slowly, so Open's background build of the aggregates
+// is still running while the test writes and closes.
+type slowLimits struct{ delay time.Duration }
+
+func (l slowLimits) EffectiveLimits(_ context.Context, v *tollgate.VendorState, _ time.Time) (tollgate.EffectiveLimits, error) {
+	time.Sleep(l.delay)
+	n := int64(100)
+	if p := v.Subscription.CustomOrdersLimit; p != nil {
+		n = *p
+	}
+	return tollgate.EffectiveLimits{Orders: &n, Access: v.Subscription.Status == tollgate.StatusActive}, nil
+}
+
+func (slowLimits) Revision() string { return "slow" }
+
+// TestAggregatesBuiltInBackground: Open returns before the aggregates are built; writes during
+// the build leave them exactly as a full refresh computes them, and Close during a build returns
+// promptly.
+func TestAggregatesBuiltInBackground(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	s := mustOpen(t, path, nil)
+	recs := make([]tollgate.ImportRecord, 600)
+	for i := range recs {
+		sub := testSub(fmt.Sprintf("v%d", i))
+		lim := int64(1000 + i) // distinct limit facts: every vendor is evaluated
+		sub.CustomOrdersLimit = &lim
+		recs[i] = tollgate.ImportRecord{Subscription: *sub, OrdersThisPeriod: int64(i)}
+	}
+	if err := s.Import(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	lim := slowLimits{delay: 2 * time.Millisecond}
+	s, err := Open(ctx, Options{Path: path, Limits: lim, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 600; i += 7 {
+		id := fmt.Sprintf("v%d", i)
+		if _, err := s.UpdateSubscription(ctx, id, func(sub *tollgate.Subscription) error {
+			sub.Status = tollgate.StatusCancelled
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AddOrders(ctx, tollgate.OrderIncrement{VendorID: id, Period: "2025-03-01T00:00:00Z", Delta: 5,
+			IdempotencyKey: "k" + id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := s.Aggregates()
+	if err := s.RefreshAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	compareAggregates(t, got, s.Aggregates())
+	if got.TotalVendors != 600 {
+		t.Errorf("total vendors = %d", got.TotalVendors)
+	}
+	s.Close()
+
+	s, err = Open(ctx, Options{Path: path, Limits: slowLimits{delay: 20 * time.Millisecond}, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("Close during the build took %v", d)
+	}
+}

@@ -54,7 +54,8 @@ func BenchmarkVendor(b *testing.B) {
 }
 
 // BenchmarkLoad100k measures cold start: Open of a store with 100,000 vendors, each with two
-// periods of usage and reported counts. It reports ns/vendor and heap bytes/vendor retained.
+// periods of usage and reported counts. It reports ns/vendor (Open, to ready) and heap
+// bytes/vendor retained once the aggregates are built.
 func BenchmarkLoad100k(b *testing.B) {
 	const vendors = 100_000
 	ctx := context.Background()
@@ -94,6 +95,8 @@ func BenchmarkLoad100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.StopTimer()
+		s.Aggregates() // the heap figure includes the aggregates, built in the background
 		runtime.GC()
 		runtime.ReadMemStats(&m1)
 		if s.VendorCount() != vendors {
@@ -101,7 +104,6 @@ func BenchmarkLoad100k(b *testing.B) {
 		}
 		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/vendors, "heapB/vendor")
 		runtime.KeepAlive(s)
-		b.StopTimer()
 		s.Close()
 		b.StartTimer()
 	}

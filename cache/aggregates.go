@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"maps"
 	"runtime"
@@ -31,8 +32,11 @@ type aggregates struct {
 
 	mu sync.Mutex
 	// per holds each vendor's contribution by value (32 bytes, no allocation of its own): at a
-	// million vendors it is a large part of the resident memory per vendor.
-	per map[string]contribution
+	// million vendors it is a large part of the resident memory per vendor. It is split into
+	// maps of at most perShard vendors after a load (see sizeFor and perShard): one map of a
+	// million entries would be half empty.
+	per     []map[string]contribution
+	perSeed maphash.Seed
 	t   totals
 	// built is closed when the figures of the vendors loaded by Open are complete (see
 	// Store.buildAggregates); snapshot waits for it.
@@ -101,7 +105,7 @@ func reported(p *int64) int64 {
 }
 
 func newAggregates(limits tollgate.LimitsResolver, now func() time.Time, log *slog.Logger) *aggregates {
-	return &aggregates{limits: limits, now: now, log: log, per: map[string]contribution{},
+	return &aggregates{limits: limits, now: now, log: log, per: []map[string]contribution{{}}, perSeed: maphash.MakeSeed(),
 		t: totals{vendors: map[tollgate.TierStatus]int64{}}, byPeriod: map[int32]*periodTotals{},
 		built: make(chan struct{})}
 }
@@ -132,7 +136,7 @@ func monthOf(t time.Time) int32 {
 // revision, so hooks of one vendor running out of order cannot undo a newer state.
 func (a *aggregates) changed(v *tollgate.VendorState) {
 	a.mu.Lock()
-	old, ok := a.per[v.Subscription.VendorID]
+	old, ok := a.perMap(v.Subscription.VendorID)[v.Subscription.VendorID]
 	a.mu.Unlock()
 	if ok && old.v.Revision >= v.Revision {
 		return
@@ -208,10 +212,31 @@ func (a *aggregates) apply(c contribution) {
 	a.mu.Unlock()
 }
 
+// sizeFor lays the contributions out for n vendors; only before the first one is applied.
+func (a *aggregates) sizeFor(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.t.total != 0 || n == 0 {
+		return
+	}
+	a.per = make([]map[string]contribution, shardsFor(n, 1))
+	for i := range a.per {
+		a.per[i] = make(map[string]contribution, n/len(a.per)+1)
+	}
+}
+
+func (a *aggregates) perMap(id string) map[string]contribution {
+	if len(a.per) == 1 {
+		return a.per[0]
+	}
+	return a.per[maphash.String(a.perSeed, id)%uint64(len(a.per))]
+}
+
 // applyLocked is apply with mu held.
 func (a *aggregates) applyLocked(c contribution) {
 	id := c.v.Subscription.VendorID
-	old, ok := a.per[id]
+	per := a.perMap(id)
+	old, ok := per[id]
 	if ok && old.v.Revision > c.v.Revision {
 		return
 	}
@@ -219,7 +244,7 @@ func (a *aggregates) applyLocked(c contribution) {
 		a.add(&old, -1)
 	}
 	a.add(&c, 1)
-	a.per[id] = c
+	per[id] = c
 }
 
 func addLimit(t *tollgate.LimitTotal, l *int64, sign int64) {
@@ -319,7 +344,7 @@ func (a *aggregates) snapshot(now time.Time) tollgate.VendorAggregates {
 // It is the one full walk, and it runs off the request paths. Work goes out in batches, and
 // each batch's contributions are applied under one lock, so a million vendors cost a few
 // thousand channel operations and lock acquisitions rather than millions.
-func (a *aggregates) refresh(ctx context.Context, total int, forEach func(func(*tollgate.VendorState) bool)) error {
+func (a *aggregates) refresh(ctx context.Context, forEach func(func(*tollgate.VendorState) bool)) error {
 	const batch = 512
 	work := make(chan []*tollgate.VendorState, 2*runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -337,9 +362,6 @@ func (a *aggregates) refresh(ctx context.Context, total int, forEach func(func(*
 					cs = append(cs, a.contribution(v))
 				}
 				a.mu.Lock()
-				if len(a.per) == 0 {
-					a.per = make(map[string]contribution, total)
-				}
 				for _, c := range cs {
 					a.applyLocked(c)
 				}

@@ -303,8 +303,7 @@ func (s *Store) load(ctx context.Context) error {
 	defer adviseLoaded(s.db, size)
 	in := newInterner()
 	var states []*tollgate.VendorState
-	var shardOf []uint8
-	var counts [shardCount]int
+	var hashes []uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		vb := tx.Bucket([]byte(bucketVendors))
 		uc := tx.Bucket([]byte(bucketUsage)).Cursor()
@@ -333,16 +332,17 @@ func (s *Store) load(ctx context.Context) error {
 			} else {
 				st.Usage.Periods = []tollgate.PeriodUsage{}
 			}
-			i := s.mem.shardIndex(st.Subscription.VendorID)
-			counts[i]++
 			states = append(states, st)
-			shardOf = append(shardOf, uint8(i))
+			hashes = append(hashes, s.mem.hash(st.Subscription.VendorID))
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("load store %s: %w", s.path, err)
 	}
-	s.mem.bulkLoad(states, shardOf, &counts)
+	s.mem.bulkLoad(states, hashes)
+	// Sized here, with the collector still paused: allocating once it runs again (it starts at
+	// once, the heap being far above the goal of the last collection) would make Open assist it.
+	s.agg.sizeFor(s.VendorCount())
 	return nil
 }

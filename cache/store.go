@@ -84,7 +84,7 @@ func (s *Store) Aggregates() tollgate.VendorAggregates { return s.agg.snapshot(s
 // RefreshAggregates re-evaluates every vendor's effective limits: call it after the policy or
 // the catalog changed. It walks all vendors (on all CPUs), off the request paths.
 func (s *Store) RefreshAggregates(ctx context.Context) error {
-	if err := s.agg.refresh(ctx, s.VendorCount(), s.mem.forEach); err != nil {
+	if err := s.agg.refresh(ctx, s.mem.forEach); err != nil {
 		return fmt.Errorf("refresh capacity aggregates: %w", err)
 	}
 	return nil

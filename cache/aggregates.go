@@ -37,7 +37,7 @@ type aggregates struct {
 	// million entries would be half empty.
 	per     []map[string]contribution
 	perSeed maphash.Seed
-	t   totals
+	t       totals
 	// built is closed when the figures of the vendors loaded by Open are complete (see
 	// Store.buildAggregates); snapshot waits for it.
 	built chan struct{}

@@ -11,5 +11,11 @@ func (s *Store) Ready() (bool, string) {
 	if s.closed {
 		return false, "store " + s.path + " is closed"
 	}
+	select {
+	case <-s.agg.built:
+	default:
+		// Decisions need only the read model; the capacity figures follow (Aggregates waits).
+		return true, "open " + s.path + " (capacity aggregates still building)"
+	}
 	return true, "open " + s.path
 }

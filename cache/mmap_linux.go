@@ -6,6 +6,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// Both take the size of the mapped data (bolt.Tx.Size in the load's transaction), never a size
+// from elsewhere: MADV_DONTNEED on memory beyond bbolt's mapping would discard another mapping.
+
 // adviseLoad tells the kernel the load is about to read the whole file (bbolt maps it with
 // MADV_RANDOM, which turns off readahead: on a file not in the page cache, reading a million
 // vendors would be one small read per page).

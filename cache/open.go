@@ -298,13 +298,17 @@ func (s *Store) stopBuild() {
 func (s *Store) load(ctx context.Context) error {
 	pauseGC()
 	defer resumeGC()
-	size := s.Size()
-	adviseLoad(s.db, size)
-	defer adviseLoaded(s.db, size)
 	in := newInterner()
 	var states []*tollgate.VendorState
 	var hashes []uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
+		// tx.Size is the database's size in the file, which bbolt has mapped whole; the file's
+		// size on disk could differ (or be another file's, were the path replaced), and advice
+		// beyond the mapping could reach a neighbouring one. No writer runs during the load, so
+		// the mapping does not move.
+		size := tx.Size()
+		adviseLoad(s.db, size)
+		defer adviseLoaded(s.db, size)
 		vb := tx.Bucket([]byte(bucketVendors))
 		uc := tx.Bucket([]byte(bucketUsage)).Cursor()
 		uk, uv := uc.First()

@@ -13,53 +13,56 @@ const vendorInputShards = 16
 
 // vendorInputs keeps the input.vendor object built for a vendor snapshot, so consecutive checks
 // of one vendor do not rebuild it: building it is a third of an uncached decision's
-// allocations. Keys are snapshot pointers: a VendorState handed out by the store is immutable
-// and every change is a new pointer, so an entry can never describe other facts than its
-// key's, and holding the pointer keeps its address from being reused. The objects are shared
-// by concurrent evaluations, which only read their input.
+// allocations. A VendorState handed out by the store is immutable and every change is a new
+// pointer, so an entry is valid only for its exact snapshot pointer (and period); holding the
+// pointer keeps its address from being reused. One entry per vendor: a newer snapshot replaces
+// the vendor's entry, so superseded snapshots (one per usage increment) are not kept alive
+// until eviction, which made memory climb under steady writes (found by the soak test). The
+// objects are shared by concurrent evaluations, which only read their input.
 type vendorInputs struct {
 	perShard int
 	seed     maphash.Seed
 	shards   [vendorInputShards]vendorInputShard
 }
 
-type vendorInputKey struct {
+type vendorInputEntry struct {
 	v      *tollgate.VendorState
 	period string
+	t      *ast.Term
 }
 
 type vendorInputShard struct {
 	mu sync.RWMutex
-	m  map[vendorInputKey]*ast.Term
+	m  map[string]vendorInputEntry // vendor id -> its latest snapshot's object
 }
 
 func newVendorInputs(size int) *vendorInputs {
 	c := &vendorInputs{perShard: max(size/vendorInputShards, 1), seed: maphash.MakeSeed()}
 	for i := range c.shards {
-		c.shards[i].m = make(map[vendorInputKey]*ast.Term)
+		c.shards[i].m = make(map[string]vendorInputEntry)
 	}
 	return c
 }
 
 // get returns the vendor object for the snapshot, building it on a miss.
 func (c *vendorInputs) get(v *tollgate.VendorState, period string) *ast.Term {
-	k := vendorInputKey{v, period}
-	s := &c.shards[maphash.Comparable(c.seed, v)%vendorInputShards]
+	id := v.Subscription.VendorID
+	s := &c.shards[maphash.String(c.seed, id)%vendorInputShards]
 	s.mu.RLock()
-	t, ok := s.m[k]
+	e, ok := s.m[id]
 	s.mu.RUnlock()
-	if ok {
-		return t
+	if ok && e.v == v && e.period == period {
+		return e.t
 	}
-	t = ast.NewTerm(vendorObject(v, period))
+	t := ast.NewTerm(vendorObject(v, period))
 	s.mu.Lock()
-	if len(s.m) >= c.perShard {
+	if _, exists := s.m[id]; !exists && len(s.m) >= c.perShard {
 		for old := range s.m {
 			delete(s.m, old)
 			break
 		}
 	}
-	s.m[k] = t
+	s.m[id] = vendorInputEntry{v: v, period: period, t: t}
 	s.mu.Unlock()
 	return t
 }

@@ -27,6 +27,7 @@ type soakSample struct {
 	errors     int
 	rssMiB     float64
 	goroutines int
+	heapMiB    float64
 	p50, p99   time.Duration
 	storeMiB   float64
 }
@@ -67,6 +68,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	tpl := newEventTemplate(t, "business")
+	only := os.Getenv("TOLLGATE_SOAK_ONLY") // usage, webhook or check: one kind of load (diagnosis)
 
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -81,7 +83,16 @@ func TestSoak(t *testing.T) {
 				v := fmt.Sprintf("soak-%d", n%vendors)
 				began := time.Now()
 				ok := false
-				switch n % 10 {
+				kind := n % 10
+				switch only {
+				case "usage":
+					kind = 0
+				case "webhook":
+					kind = 5
+				case "check":
+					kind = 1
+				}
+				switch kind {
 				case 0: // usage increment
 					body := map[string]any{"vendor_id": v, "metric": "orders", "delta": 1, "idempotency_key": "u" + strconv.Itoa(n)}
 					code, err := do(ctx, client, http.MethodPost, "http://"+c.api+"/v1/usage", body, nil)
@@ -124,7 +135,8 @@ func TestSoak(t *testing.T) {
 		mu.Unlock()
 		slices.Sort(l)
 		s := soakSample{at: at, requests: int(reqs.Swap(0)), errors: int(errs.Swap(0)),
-			rssMiB: rssMiB(c.cmd.Process.Pid), goroutines: scrapeGauge(t, c.ops, "go_goroutines")}
+			rssMiB: rssMiB(c.cmd.Process.Pid), goroutines: int(scrapeGauge(t, c.ops, "go_goroutines")),
+			heapMiB: scrapeGauge(t, c.ops, "go_memstats_heap_inuse_bytes") / (1 << 20)}
 		if len(l) > 0 {
 			s.p50 = l[len(l)/2]
 			s.p99 = l[int(math.Ceil(float64(len(l))*0.99))-1]
@@ -133,8 +145,8 @@ func TestSoak(t *testing.T) {
 			s.storeMiB = float64(fi.Size()) / (1 << 20)
 		}
 		samples = append(samples, s)
-		t.Logf("%6s  %6d req  %3d err  rss %6.1f MiB  goroutines %4d  p50 %8s  p99 %8s  store %5.1f MiB",
-			at.Round(time.Second), s.requests, s.errors, s.rssMiB, s.goroutines, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond), s.storeMiB)
+		t.Logf("%6s  %6d req  %3d err  rss %6.1f MiB  heap %6.1f MiB  goroutines %4d  p50 %8s  p99 %8s  store %5.1f MiB",
+			at.Round(time.Second), s.requests, s.errors, s.rssMiB, s.heapMiB, s.goroutines, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond), s.storeMiB)
 	}
 	began := time.Now()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
@@ -164,10 +176,10 @@ func TestSoak(t *testing.T) {
 	fmt.Fprintf(&b, "# Soak: %v of mixed load at %d req/s\n\n", dur, rate)
 	fmt.Fprintf(&b, "`make soak` (cmd/tollgate TestSoak): a child `tollgate serve` on loopback, %d vendors; 80%% checks (feature, order, product, team), 10%% usage increments (unique idempotency keys), 10%% signed Stripe webhooks. Latency is client-side round trip over HTTP/1.1 keep-alive, all request kinds. Generated %s on %d CPUs.\n\n",
 		vendors, time.Now().UTC().Format("2006-01-02"), numCPU())
-	b.WriteString("| t | requests | errors | RSS MiB | goroutines | p50 | p99 | store MiB |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| t | requests | errors | RSS MiB | Go heap in use MiB | goroutines | p50 | p99 | store MiB |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, s := range samples {
-		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %d | %s | %s | %.1f |\n", s.at.Round(time.Second), s.requests, s.errors, s.rssMiB,
-			s.goroutines, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond), s.storeMiB)
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %.1f | %d | %s | %s | %.1f |\n", s.at.Round(time.Second), s.requests, s.errors, s.rssMiB,
+			s.heapMiB, s.goroutines, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond), s.storeMiB)
 	}
 	fmt.Println(b.String())
 	if out := os.Getenv("TOLLGATE_SOAK_OUT"); out != "" {
@@ -210,7 +222,7 @@ func rssMiB(pid int) float64 {
 	return 0
 }
 
-func scrapeGauge(t *testing.T, ops, name string) int {
+func scrapeGauge(t *testing.T, ops, name string) float64 {
 	resp, err := http.Get("http://" + ops + "/metrics")
 	if err != nil {
 		return -1
@@ -221,7 +233,7 @@ func scrapeGauge(t *testing.T, ops, name string) int {
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			v, _ := strconv.ParseFloat(rest, 64)
-			return int(v)
+			return v
 		}
 	}
 	return -1

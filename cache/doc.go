@@ -18,5 +18,5 @@
 // equal timestamps are shared between the snapshots of one load, optional values of a record
 // share one array, and the aggregates keep a 32-byte contribution per vendor by value. Snapshots
 // are immutable: nothing may write through their pointers, which may be shared.
-// cache/internal/loadmeasure measures load time and memory per vendor at a given size.
+// bench/cmd/loadmeasure measures load time and memory per vendor at a given size.
 package cache

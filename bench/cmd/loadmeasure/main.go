@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,6 +27,7 @@ import (
 	"time"
 
 	"github.com/tollgate-pdp/tollgate"
+	"github.com/tollgate-pdp/tollgate/bench/internal/gen"
 	"github.com/tollgate-pdp/tollgate/cache"
 	"github.com/tollgate-pdp/tollgate/policy"
 )
@@ -174,110 +174,12 @@ func generate(ctx context.Context, path string, n int) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	const chunk = 50_000
-	buf := make([]tollgate.ImportRecord, 0, chunk)
-	for lo := 0; lo < n; lo += chunk {
-		buf = buf[:0]
-		for i := lo; i < min(lo+chunk, n); i++ {
-			buf = append(buf, record(1, i, now))
-		}
-		if err := st.Import(ctx, buf); err != nil {
-			return err
-		}
+	if err := gen.Populate(ctx, st, gen.Mix{Seed: 1}, n, 50_000, time.Now()); err != nil {
+		st.Close()
+		return err
 	}
 	if err := st.Close(); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// record is bench/internal/gen's Mix.Record.
-func record(seed uint64, i int, now time.Time) tollgate.ImportRecord {
-	r := rand.New(rand.NewPCG(seed, uint64(i)))
-	now = now.UTC()
-	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	start, end := monthStart, monthStart.AddDate(0, 1, 0)
-	var tier string
-	switch p := r.IntN(100); {
-	case p < 50:
-		tier = "essential"
-	case p < 85:
-		tier = "professional"
-	case p < 97:
-		tier = "business"
-	default:
-		tier = "enterprise"
-	}
-	var status tollgate.Status
-	switch p := r.IntN(100); {
-	case p < 78:
-		status = tollgate.StatusActive
-	case p < 86:
-		status = tollgate.StatusTrial
-	case p < 91:
-		status = tollgate.StatusPastDue
-	case p < 96:
-		status = tollgate.StatusCancelled
-	default:
-		status = tollgate.StatusExpired
-	}
-	s := tollgate.Subscription{VendorID: strconv.Itoa(1_000_000 + i), Tier: tier, Status: status,
-		AddOns: []tollgate.SubscriptionAddOn{}}
-	if r.IntN(10) == 0 {
-		s.Platform = "oms"
-	}
-	if r.IntN(10) == 0 && status == tollgate.StatusActive {
-		s.IsAnnual = true
-		start = monthStart.AddDate(0, -r.IntN(11), 0)
-		end = start.AddDate(1, 0, 0)
-	}
-	if status == tollgate.StatusCancelled && r.IntN(2) == 0 {
-		start, end = monthStart.AddDate(0, -1, 0), monthStart
-	}
-	s.PeriodStart, s.PeriodEnd = &start, &end
-	if status == tollgate.StatusTrial {
-		t := now.AddDate(0, 0, 1+r.IntN(14)).Truncate(time.Second)
-		s.TrialEndsAt = &t
-	}
-	if status == tollgate.StatusCancelled {
-		t := start.Add(time.Duration(r.IntN(20*24)) * time.Hour)
-		s.CancelledAt = &t
-		s.CancellationReason = "too_expensive"
-	}
-	if status == tollgate.StatusPastDue {
-		s.PaymentRetryCount = int64(1 + r.IntN(3))
-		s.LastPaymentError = "Your card was declined."
-	}
-	if r.IntN(50) == 0 {
-		v := int64(1000 + r.IntN(9000))
-		s.CustomOrdersLimit = &v
-	}
-	if r.IntN(100) == 0 {
-		v := int64(500 + r.IntN(1000))
-		s.CustomProductsLimit = &v
-	}
-	if r.IntN(33) == 0 && tier != "enterprise" {
-		s.ScheduledTierChange = "business"
-		t := end
-		s.ScheduledChangeAt = &t
-	}
-	s.StripeCustomerID = "cus_" + strconv.Itoa(i)
-	s.StripeSubscriptionID = "sub_" + strconv.Itoa(i)
-	limit := map[string]int64{"essential": 100, "professional": 500, "business": 2000, "enterprise": 5000}[tier]
-	if s.CustomOrdersLimit != nil {
-		limit = *s.CustomOrdersLimit
-	}
-	var orders int64
-	switch p := r.IntN(100); {
-	case p < 60:
-		orders = r.Int64N(limit/2 + 1)
-	case p < 85:
-		orders = limit/2 + r.Int64N(limit*2/5+1)
-	case p < 95:
-		orders = limit*9/10 + r.Int64N(limit/10)
-	default:
-		orders = limit + r.Int64N(limit/10+1)
-	}
-	return tollgate.ImportRecord{Subscription: s, OrdersThisPeriod: orders}
 }

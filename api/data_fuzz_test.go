@@ -28,6 +28,11 @@ func FuzzDataAPI(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, path string, body []byte) {
 		u := "/v1/data/" + url.PathEscape(path)
+		if len(u) > 4000 {
+			// Longer than the server's read buffer: over the wire it is a 431 / closed connection
+			// (the hostile-input table covers that); app.Test reports it as an error instead.
+			return
+		}
 		req := httptest.NewRequest("POST", "/", bytes.NewReader(body))
 		req.URL.Path, req.URL.RawPath = "", ""
 		req.RequestURI = u

@@ -36,13 +36,13 @@ FUZZTIME ?= 2m
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$fn ($$pkg) 3s"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 3s $$pkg || exit 1; done
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 3s -fuzzminimizetime 2s $$pkg || exit 1; done
 
 ## fuzz: every fuzz target for FUZZTIME (default 2m); new crashers land in <pkg>/testdata/fuzz/<target>/ — commit them with the fix
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$fn ($$pkg) $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg || exit 1; done
 
 ## chaos: the long forms of the fault suites: 100 kill -9 trials, disk-full, policy reloads, hostile input, security
 CHAOS_TRIALS ?= 100

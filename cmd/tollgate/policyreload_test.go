@@ -17,7 +17,7 @@ import (
 	"github.com/tollgate-pdp/tollgate/policy"
 )
 
-// TestPolicyReloadUnderLoad performs TOLLGATE_POLICY_RELOADS (default 60 in make test, 1000 in make chaos) policy reloads,
+// TestPolicyReloadUnderLoad performs TOLLGATE_POLICY_RELOADS (default 40 in make test, 1000 in make chaos) policy reloads,
 // valid and broken alternating, through policy.Engine.Reload on a temporary --policy-dir while
 // goroutines call Decide continuously. Each valid revision replaces decision.rego with one
 // whose feature-denial reason names its version ("[vN]"); each broken revision names itself
@@ -26,7 +26,7 @@ import (
 // version lies between the revision in service when the call began and the one being loaded
 // when it ended.
 func TestPolicyReloadUnderLoad(t *testing.T) {
-	reloads := envInt("TOLLGATE_POLICY_RELOADS", 60) // make chaos: 1000
+	reloads := envInt("TOLLGATE_POLICY_RELOADS", 40) // make chaos: 1000
 	src, err := os.ReadFile("../../policy/rego/decision.rego")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,13 @@ import (
 	tgsync "github.com/tollgate-pdp/tollgate/sync"
 )
 
+// ack is one write that got a 2xx: it must survive kill -9.
+type ack struct {
+	vendor, key string
+	delta       int64
+	consume     bool
+}
+
 // envInt reads a positive integer from the environment, else def.
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {

@@ -90,5 +90,4 @@ TOLLGATE_KUSTOMIZE_OUT="$work/kustomize.yaml" \
 TOLLGATE_HELM_OUT="$work/helm.yaml" \
 TOLLGATE_HELM_FULL_OUT="$work/helm-full.yaml" \
 TOLLGATE_HELM_PARENT_OUT="$work/helm-parent.yaml" \
-TOLLGATE_DEPLOY_REQUIRE_RENDERED=1 \
-	go test -count=1 -v ./deploy/...
+	go test -tags deployrender -count=1 -v ./deploy/...

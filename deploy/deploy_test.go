@@ -13,10 +13,10 @@
 //   - every PromQL expression of the Grafana dashboard parses and uses only exported metrics
 //     (metrics/README.md's contract table), and the dashboard hard-codes no datasource.
 //
-// Rendered output comes in through environment variables set by deploy/check.sh:
-// TOLLGATE_KUSTOMIZE_OUT, TOLLGATE_HELM_OUT, TOLLGATE_HELM_FULL_OUT, TOLLGATE_HELM_PARENT_OUT. Without them (plain
-// `go test ./...`), the tests that need them say so and skip, and every other check runs; with
-// TOLLGATE_DEPLOY_REQUIRE_RENDERED=1 a missing rendering fails instead.
+// The checks of rendered output (rendered_test.go, build tag deployrender) read the files that
+// deploy/check.sh renders and names in TOLLGATE_KUSTOMIZE_OUT, TOLLGATE_HELM_OUT,
+// TOLLGATE_HELM_FULL_OUT and TOLLGATE_HELM_PARENT_OUT; a plain `go test ./...` runs every
+// other check.
 package deploy_test
 
 import (
@@ -151,23 +151,6 @@ func readFile(t *testing.T, path string) []byte {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read %s: %v", path, err)
-	}
-	return b
-}
-
-// rendered returns the file named by env, or skips (or fails, when rendering is required).
-func rendered(t *testing.T, env string) []byte {
-	t.Helper()
-	path := os.Getenv(env)
-	if path == "" {
-		if os.Getenv("TOLLGATE_DEPLOY_REQUIRE_RENDERED") == "1" {
-			t.Fatalf("%s is unset but TOLLGATE_DEPLOY_REQUIRE_RENDERED=1", env)
-		}
-		t.Skipf("%s unset: run deploy/check.sh to render with kustomize/helm; the raw manifests, rules and dashboard are still checked by the other tests", env)
-	}
-	b := readFile(t, path)
-	if len(splitDocs(b)) == 0 {
-		t.Fatalf("%s (%s) holds no YAML documents", env, path)
 	}
 	return b
 }
@@ -802,36 +785,6 @@ func TestRawKubernetesManifests(t *testing.T) {
 	for _, p := range ko.Patches {
 		decodeStream(t, filepath.Join(overlay, p.Path), readFile(t, filepath.Join(overlay, p.Path)))
 	}
-}
-
-// TestKustomizeRendered checks `kustomize build deploy/kubernetes/overlays/example`.
-func TestKustomizeRendered(t *testing.T) {
-	b := bundle(decodeStream(t, "kustomize build", rendered(t, "TOLLGATE_KUSTOMIZE_OUT")))
-	checkBundle(t, b, expect{sidecar: true, stripeSecret: true, secretInBundle: true, configMap: true,
-		ingress: true, podMonitor: true, networkPolicy: true})
-}
-
-// TestHelmRendered checks `helm template` with the chart's defaults (tollgate alone, no
-// Operator objects) and with ci/full-values.yaml (app + native sidecar, everything on).
-func TestHelmRendered(t *testing.T) {
-	t.Run("defaults", func(t *testing.T) {
-		b := bundle(decodeStream(t, "helm template", rendered(t, "TOLLGATE_HELM_OUT")))
-		checkBundle(t, b, expect{configMap: true, networkPolicy: true})
-		if len(b.all("monitoring.coreos.com/v1/PodMonitor"))+len(b.all("monitoring.coreos.com/v1/PrometheusRule")) > 0 {
-			t.Errorf("defaults render Prometheus Operator objects: a cluster without its CRDs could not install the chart")
-		}
-	})
-	t.Run("full-values", func(t *testing.T) {
-		b := bundle(decodeStream(t, "helm template -f ci/full-values.yaml", rendered(t, "TOLLGATE_HELM_FULL_OUT")))
-		checkBundle(t, b, expect{sidecar: true, stripeSecret: true, configMap: true, ingress: true,
-			podMonitor: true, prometheusRule: true, networkPolicy: true})
-	})
-	t.Run("examples-shop-app", func(t *testing.T) {
-		// An app chart of one's own with tollgate as a dependency and its tollgate.sidecar.
-		b := bundle(decodeStream(t, "helm template examples/shop-app", rendered(t, "TOLLGATE_HELM_PARENT_OUT")))
-		checkBundle(t, b, expect{sidecar: true, stripeSecret: true, configMap: true, ingress: true,
-			podMonitor: true, networkPolicy: true})
-	})
 }
 
 // TestHelmChartFiles checks what needs no helm binary: Chart.yaml, values against the schema's

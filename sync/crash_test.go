@@ -25,22 +25,31 @@ type crashDelivery struct {
 	Header  string `json:"header"`
 }
 
-// TestCrashChild is the serving process of TestKill9AcknowledgedEventsSurvive: it receives
-// deliveries (JSON lines on stdin) with 8 concurrent senders and prints "ack <id>" for each
-// one Receive acknowledged, exactly when the webhook listener would answer 2xx.
-func TestCrashChild(t *testing.T) {
-	path := os.Getenv(crashStoreEnv)
-	if path == "" {
-		t.Skip("helper process of TestKill9AcknowledgedEventsSurvive")
+// TestMain makes the test binary double as the serving process of
+// TestKill9AcknowledgedEventsSurvive when crashStoreEnv names a store.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashStoreEnv); path != "" {
+		if err := crashChild(path); err != nil {
+			fmt.Fprintln(os.Stderr, "crash child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// crashChild receives deliveries (JSON lines on stdin) with 8 concurrent senders and prints
+// "ack <id>" for each one Receive acknowledged, exactly when the webhook listener would answer
+// 2xx.
+func crashChild(path string) error {
 	ctx := context.Background()
 	st, err := cache.Open(ctx, cache.Options{Path: path})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	sy, err := New(ctx, Options{Store: st, Catalog: testCatalog(), WebhookSecrets: []string{testSecret}})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	in := make(chan crashDelivery)
 	var mu gosync.Mutex
@@ -70,6 +79,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	close(in)
 	wg.Wait()
+	return sc.Err()
 }
 
 // TestKill9AcknowledgedEventsSurvive streams signed webhooks into a real child process, kills
@@ -77,7 +87,7 @@ func TestCrashChild(t *testing.T) {
 // after restart, with its state.
 func TestKill9AcknowledgedEventsSurvive(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashStoreEnv+"="+path)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

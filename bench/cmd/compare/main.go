@@ -379,20 +379,12 @@ func copyFile(src, dst string) error {
 	return nil
 }
 
-// comparable decision fields (decision_id and stale are tollgate's own).
-type decision struct {
-	Allow     bool    `json:"allow"`
-	Code      string  `json:"code"`
-	Reason    string  `json:"reason"`
-	Limit     *int64  `json:"limit"`
-	Used      int64   `json:"used"`
-	Remaining *int64  `json:"remaining"`
-	Tier      string  `json:"tier"`
-	Status    string  `json:"status"`
-	UpgradeTo *string `json:"upgrade_to"`
-}
+// decision is the policy's answer as both servers give it: tollgate's own fields (decision id,
+// staleness, replay, explain) are cleared before comparing.
+type decision tollgate.Decision
 
 func (d decision) String() string {
+	d.DecisionID, d.Stale, d.StaleMode, d.Replayed, d.Explain = "", false, "", false, nil
 	b, _ := json.Marshal(d)
 	return string(b)
 }

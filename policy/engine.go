@@ -27,6 +27,12 @@ const DecisionQuery = "data.tollgate.decision"
 // (policy/rego/stale.rego applies the --when-stale mode).
 const StaleDecisionQuery = "data.tollgate.stale_decision"
 
+// Evaluators (Options.Evaluator).
+const (
+	EvaluatorPlan    = "plan"
+	EvaluatorTopdown = "topdown"
+)
+
 // DefaultCacheSize is the decision cache's capacity when Options.CacheSize is 0.
 const DefaultCacheSize = 1 << 16
 
@@ -48,6 +54,10 @@ type Options struct {
 	Observer tollgate.Observer
 	// Logger receives reload outcomes; nil means slog.Default().
 	Logger *slog.Logger
+	// Evaluator picks how decisions are evaluated: EvaluatorPlan (the default, "") executes
+	// the policy's compiled plan when it has one and falls back to OPA's evaluator otherwise;
+	// EvaluatorTopdown always uses OPA's evaluator.
+	Evaluator string
 	// OnChange, when set, is called after a new policy or catalog is swapped in (not at New),
 	// with the new revision: the wiring refreshes what it derived from the old one (the
 	// capacity aggregates' effective limits). It must not block.
@@ -64,6 +74,8 @@ type Engine struct {
 	cache    *decisionCache // nil: disabled
 	onChange func(revision string)
 	vendors  *vendorInputs
+	// evaluator is Options.Evaluator, validated.
+	evaluator string
 
 	// state is what requests read: swapped whole, never modified, so the hot path takes no lock.
 	state atomic.Pointer[compiled]
@@ -90,7 +102,13 @@ type compiled struct {
 	compiler        *ast.Compiler
 	store           storage.Store
 	decision        *directQuery
-	stale           *directQuery
+	// plan executes the decision queries when the policy has one (plan.go); nil: decision
+	// and stale are evaluated by OPA's evaluator. planErr says why there is none.
+	plan    *program
+	planErr error
+	// data is the data document the plan reads (data.catalog).
+	data  *ast.Term
+	stale *directQuery
 	// baseCache serves data.catalog reads to the decision queries (fasteval.go).
 	baseCache *catalogBaseCache
 	// txn is one read transaction shared by every evaluation of this state. Nothing ever
@@ -123,6 +141,14 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if e.poll <= 0 {
 		e.poll = 5 * time.Second
 	}
+	switch opts.Evaluator {
+	case "", EvaluatorPlan:
+		e.evaluator = EvaluatorPlan
+	case EvaluatorTopdown:
+		e.evaluator = EvaluatorTopdown
+	default:
+		return nil, tollgate.FieldErrorf("evaluator", "must be %q or %q, not %q", EvaluatorPlan, EvaluatorTopdown, opts.Evaluator)
+	}
 	size := opts.CacheSize
 	if size <= 0 {
 		size = DefaultCacheSize
@@ -149,7 +175,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	e.state.Store(st)
-	e.log.Info("policy loaded", "revision", st.revision, "files", len(src))
+	e.log.Info("policy loaded", append([]any{"revision", st.revision, "files", len(src)}, st.evaluatorAttrs()...)...)
 	return e, nil
 }
 
@@ -183,9 +209,49 @@ func (e *Engine) build(ctx context.Context, src sources, cat *tollgate.Catalog) 
 	}
 	e.gen++
 	mh, cr := src.hash(), cat.Revision()
-	return &compiled{gen: e.gen, revision: revisionOf(mh, cr), modulesHash: mh, catalogRevision: cr,
+	st := &compiled{gen: e.gen, revision: revisionOf(mh, cr), modulesHash: mh, catalogRevision: cr,
 		catalog: cat, sources: src, compiler: compiler, store: store, decision: dq, stale: sq, txn: txn,
-		baseCache: newCatalogBaseCache(ctx, store, txn)}, nil
+		baseCache: newCatalogBaseCache(ctx, store, txn)}
+	if st.baseCache.catalog != nil {
+		st.data = ast.ObjectTerm(ast.Item(catalogKey, ast.NewTerm(st.baseCache.catalog)))
+	}
+	switch {
+	case e.evaluator == EvaluatorTopdown:
+		st.planErr = fmt.Errorf("%w: --evaluator %s", errNoPlan, EvaluatorTopdown)
+	case st.data == nil:
+		st.planErr = fmt.Errorf("%w: no catalog document", errNoPlan)
+	default:
+		st.plan, st.planErr = planFor(ctx, src)
+	}
+	return st, nil
+}
+
+// Evaluator names what evaluates decisions of the policy in service: EvaluatorPlan or
+// EvaluatorTopdown.
+func (e *Engine) Evaluator() string { return e.state.Load().evaluator() }
+
+func (st *compiled) evaluator() string {
+	if st.plan != nil {
+		return EvaluatorPlan
+	}
+	return EvaluatorTopdown
+}
+
+// evaluatorAttrs are log attributes saying which evaluator serves, and why not the plan.
+func (st *compiled) evaluatorAttrs() []any {
+	if st.plan != nil {
+		return []any{"evaluator", EvaluatorPlan}
+	}
+	return []any{"evaluator", EvaluatorTopdown, "evaluator_reason", st.planErr.Error()}
+}
+
+// planFor builds and converts the plan of the decision queries.
+func planFor(ctx context.Context, src sources) (*program, error) {
+	p, err := buildPlan(ctx, src, DecisionQuery, StaleDecisionQuery)
+	if err != nil {
+		return nil, err
+	}
+	return newProgram(p, DecisionQuery, StaleDecisionQuery)
 }
 
 func identityJSON(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
@@ -238,7 +304,8 @@ func (e *Engine) SetCatalog(ctx context.Context, c *tollgate.Catalog) error {
 	}
 	e.swap(st)
 	e.observer.PolicyLoaded(st.revision, nil)
-	e.log.Info("policy catalog updated", "revision", st.revision, "catalog_revision", st.catalogRevision)
+	e.log.Info("policy catalog updated", append([]any{"revision", st.revision, "catalog_revision", st.catalogRevision},
+		st.evaluatorAttrs()...)...)
 	return nil
 }
 
@@ -291,7 +358,13 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 }
 
 func (st *compiled) eval(ctx context.Context, query *directQuery, name string, input ast.Object) (tollgate.Decision, error) {
-	t, err := query.eval(ctx, st, ast.NewTerm(input))
+	var t *ast.Term
+	var err error
+	if st.plan != nil {
+		t, err = st.plan.eval(ctx, name, ast.NewTerm(input), st.data)
+	} else {
+		t, err = query.eval(ctx, st, ast.NewTerm(input))
+	}
 	if err != nil {
 		return tollgate.Decision{}, &tollgate.Error{Code: tollgate.EInternal,
 			Message: "policy evaluation failed", Err: fmt.Errorf("eval %s (%s): %w", name, st.revision, err)}

@@ -9,9 +9,10 @@ import (
 	"github.com/tollgate-pdp/tollgate"
 )
 
-// The decision is read from the evaluation's memo, not re-copied through the query's binding.
+// With OPA's evaluator, the decision is read from the evaluation's memo, not re-copied through
+// the query's binding.
 func TestDecideReadsTheRuleValueFromTheMemo(t *testing.T) {
-	e := newEngine(t, Options{})
+	e := newEngine(t, Options{Evaluator: EvaluatorTopdown})
 	before := directMemoHits.Load()
 	d, err := e.Decide(context.Background(), facts(vendor("essential", tollgate.StatusActive, 10),
 		tollgate.CheckRequest{Action: tollgate.ActionOrderCreate}))

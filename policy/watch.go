@@ -41,7 +41,8 @@ func (e *Engine) Reload(ctx context.Context) error {
 	e.swap(st)
 	e.lastErr.Store(nil)
 	e.observer.PolicyLoaded(st.revision, nil)
-	e.log.Info("policy reloaded", "revision", st.revision, "previous", cur.revision, "files", len(src))
+	e.log.Info("policy reloaded", append([]any{"revision", st.revision, "previous", cur.revision, "files", len(src)},
+		st.evaluatorAttrs()...)...)
 	return nil
 }
 

@@ -1,0 +1,417 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// Execution follows the control flow OPA's Wasm compiler gives the same plan
+// (internal/compiler/wasm): a block is exited by the first statement that is undefined; a
+// break statement exits Index+1 enclosing blocks; a function runs its blocks in order until
+// one returns; a `not` holds when its block is exited early; a scan runs its block per element,
+// where index 0 continues with the next element and index 1 ends the scan. Rules without
+// arguments are memoised per evaluation, as OPA's evaluator and the Wasm runtime do.
+
+// Block outcomes: done (ran to its end), a break of n more levels (n >= 0), or returned.
+const (
+	done     = -1
+	returned = 1 << 30
+)
+
+// errConflict is a complete rule or object key given two values (OPA's eval_conflict_error).
+var errConflict = errors.New("eval_conflict_error: complete rules must not produce multiple outputs")
+
+// run is one evaluation's state, pooled: a value stack of frames, the memo, and scratch space
+// for built-in arguments.
+type run struct {
+	ctx     context.Context
+	prog    *program
+	stack   []*ast.Term
+	memo    []*ast.Term
+	memoSet []bool
+	args    []*ast.Term
+	out     *ast.Term // a built-in's answer
+	yield   func(*ast.Term) error
+	ret     *ast.Term // a function's answer
+}
+
+var runPool = sync.Pool{New: func() any {
+	r := &run{}
+	r.yield = func(t *ast.Term) error { r.out = t; return nil }
+	return r
+}}
+
+// eval answers the query's rule for input and data (nil: undefined).
+func (p *program) eval(ctx context.Context, query string, input, data *ast.Term) (*ast.Term, error) {
+	fn := p.entries[query]
+	if fn == nil {
+		return nil, fmt.Errorf("no plan for %s", query)
+	}
+	r := runPool.Get().(*run)
+	defer r.release()
+	r.ctx, r.prog = ctx, p
+	if n := len(p.funcs); cap(r.memo) < n {
+		r.memo, r.memoSet = make([]*ast.Term, n), make([]bool, n)
+	} else {
+		r.memo, r.memoSet = r.memo[:n], r.memoSet[:n]
+	}
+	return r.call(fn, []*ast.Term{input, data})
+}
+
+func (r *run) release() {
+	clear(r.stack)
+	clear(r.memo)
+	clear(r.memoSet)
+	clear(r.args)
+	r.stack, r.args, r.out, r.ret, r.ctx, r.prog = r.stack[:0], r.args[:0], nil, nil, nil, nil
+	runPool.Put(r)
+}
+
+// call runs fn with args in a new frame on top of the stack.
+func (r *run) call(fn *planFunc, args []*ast.Term) (*ast.Term, error) {
+	if fn.memo >= 0 && r.memoSet[fn.memo] {
+		return r.memo[fn.memo], nil
+	}
+	// Frames above the top are kept nil (popping clears them), so pushing is re-slicing.
+	base := len(r.stack)
+	r.stack = slices.Grow(r.stack, fn.locals)[:base+fn.locals]
+	for i, l := range fn.params {
+		r.stack[base+l] = args[i]
+	}
+	var answer *ast.Term
+	for _, b := range fn.blocks {
+		out, err := r.block(base, b)
+		if err != nil {
+			return nil, err
+		}
+		if out != done && out != 0 {
+			// Returned, or broke out of the function's own level (which also ends it).
+			if out == returned {
+				answer = r.ret
+			} else {
+				answer = r.stack[base+fn.ret]
+			}
+			break
+		}
+	}
+	if answer == nil {
+		answer = r.stack[base+fn.ret]
+	}
+	clear(r.stack[base:])
+	r.stack = r.stack[:base]
+	if fn.memo >= 0 {
+		r.memo[fn.memo], r.memoSet[fn.memo] = answer, true
+	}
+	return answer, nil
+}
+
+func (r *run) get(base int, o operand) *ast.Term {
+	if o.term != nil {
+		return o.term
+	}
+	return r.stack[base+o.local]
+}
+
+// block executes b and returns done, returned or how many more levels to break.
+func (r *run) block(base int, b *planBlock) (int, error) {
+	for i := range b.stmts {
+		s := &b.stmts[i]
+		switch s.kind {
+		case sAssign:
+			r.stack[base+s.target] = r.get(base, s.a)
+		case sAssignOnce:
+			v := r.get(base, s.a)
+			if cur := r.stack[base+s.target]; cur != nil && !cur.Equal(v) {
+				return 0, errConflict
+			}
+			r.stack[base+s.target] = v
+		case sReset:
+			r.stack[base+s.target] = nil
+		case sDot:
+			v := dot(r.get(base, s.a), r.get(base, s.b))
+			if v == nil {
+				return 0, nil
+			}
+			r.stack[base+s.target] = v
+		case sEqual, sNotEqual:
+			x, y := r.get(base, s.a), r.get(base, s.b)
+			if x == nil || y == nil || x.Value.Compare(y.Value) == 0 != (s.kind == sEqual) {
+				return 0, nil
+			}
+		case sIsDefined:
+			if r.stack[base+s.a.local] == nil {
+				return 0, nil
+			}
+		case sIsUndefined:
+			if r.stack[base+s.a.local] != nil {
+				return 0, nil
+			}
+		case sIsArray, sIsObject, sIsSet:
+			if !isKind(r.get(base, s.a), s.kind) {
+				return 0, nil
+			}
+		case sLen:
+			n, ok := length(r.get(base, s.a))
+			if !ok {
+				return 0, nil
+			}
+			r.stack[base+s.target] = ast.InternedTerm(n)
+		case sCall:
+			v, err := r.callStmt(base, s)
+			if err != nil {
+				return 0, err
+			}
+			if v == nil {
+				return 0, nil
+			}
+			r.stack[base+s.target] = v
+		case sCallBuiltin:
+			v, err := r.builtin(base, s)
+			if err != nil {
+				return 0, err
+			}
+			if v == nil {
+				return 0, nil
+			}
+			r.stack[base+s.target] = v
+		case sBlock:
+			for _, nb := range s.blocks {
+				out, err := r.block(base, nb)
+				if err != nil || out == returned {
+					return out, err
+				}
+				if out > 0 {
+					return out - 1, nil
+				}
+			}
+		case sBreak:
+			return s.index, nil
+		case sNot:
+			out, err := r.block(base, s.blocks[0])
+			if err != nil || out == returned {
+				return out, err
+			}
+			switch {
+			case out == done:
+				return 0, nil // the negated block holds: the not is undefined
+			case out > 0:
+				return out - 1, nil
+			}
+		case sScan:
+			out, err := r.scan(base, s)
+			if err != nil || out != done {
+				return out, err
+			}
+		case sReturn:
+			r.ret = r.stack[base+s.a.local]
+			return returned, nil
+		case sMakeObject:
+			r.stack[base+s.target] = ast.NewTerm(ast.NewObjectWithCapacity(s.index))
+		case sMakeArray:
+			r.stack[base+s.target] = ast.NewTerm(ast.NewArrayWithCapacity(s.index))
+		case sMakeSet:
+			r.stack[base+s.target] = ast.NewTerm(ast.NewSet())
+		case sLiteral:
+			start := len(r.args)
+			for _, a := range s.args {
+				r.args = append(r.args, r.get(base, a))
+			}
+			r.stack[base+s.target] = buildLiteral(stmtKind(s.index), r.args[start:])
+			clear(r.args[start:])
+			r.args = r.args[:start]
+		case sObjectInsert, sObjectInsertOnce:
+			t := r.owned(base, s.target)
+			obj, ok := t.Value.(ast.Object)
+			if !ok {
+				return 0, fmt.Errorf("object insert into %s", ast.ValueName(t.Value))
+			}
+			k, v := r.get(base, s.a), r.get(base, s.b)
+			if s.kind == sObjectInsertOnce {
+				if cur := obj.Get(k); cur != nil && !cur.Equal(v) {
+					return 0, errConflict
+				}
+			}
+			obj.Insert(k, v)
+		case sArrayAppend:
+			// The array was made by this evaluation (sMakeArray), so its term is ours to update.
+			t := r.owned(base, s.target)
+			arr, ok := t.Value.(*ast.Array)
+			if !ok {
+				return 0, fmt.Errorf("array append to %s", ast.ValueName(t.Value))
+			}
+			t.Value = arr.Append(r.get(base, s.a))
+		case sSetAdd:
+			t := r.owned(base, s.target)
+			set, ok := t.Value.(ast.Set)
+			if !ok {
+				return 0, fmt.Errorf("set add to %s", ast.ValueName(t.Value))
+			}
+			set.Add(r.get(base, s.a))
+		case sNop:
+		}
+	}
+	return done, nil
+}
+
+// owned returns the collection in local l for modification: a constant shared by every
+// evaluation is first replaced by a copy of its own.
+func (r *run) owned(base, l int) *ast.Term {
+	t := r.stack[base+l]
+	if r.prog.consts[t] {
+		t = t.Copy()
+		r.stack[base+l] = t
+	}
+	return t
+}
+
+func (r *run) callStmt(base int, s *stmt) (*ast.Term, error) {
+	fn := s.fn
+	if fn.memo >= 0 && r.memoSet[fn.memo] {
+		return r.memo[fn.memo], nil
+	}
+	// Arguments are copied out of the caller's frame before the callee's frame is pushed
+	// (which may move the stack).
+	start := len(r.args)
+	for _, a := range s.args {
+		r.args = append(r.args, r.get(base, a))
+	}
+	v, err := r.call(fn, r.args[start:len(r.args):len(r.args)])
+	clear(r.args[start:])
+	r.args = r.args[:start]
+	return v, err
+}
+
+func (r *run) builtin(base int, s *stmt) (*ast.Term, error) {
+	start := len(r.args)
+	for _, a := range s.args {
+		r.args = append(r.args, r.get(base, a))
+	}
+	r.out = nil
+	err := s.builtin(topdown.BuiltinContext{Context: r.ctx}, r.args[start:len(r.args):len(r.args)], r.yield)
+	clear(r.args[start:])
+	r.args = r.args[:start]
+	if err != nil {
+		// As OPA's evaluator does by default (no strict built-in errors): a built-in that fails
+		// leaves the expression undefined, except a halt, which ends the evaluation.
+		var halt topdown.Halt
+		if errors.As(err, &halt) {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		return nil, nil
+	}
+	v := r.out
+	r.out = nil
+	return v, nil
+}
+
+// scan runs the block for each element of the collection. It returns done when the scan ends
+// (all elements seen, or a break of index 1), else what the block returned minus the scan's two
+// levels.
+func (r *run) scan(base int, s *stmt) (int, error) {
+	src := r.stack[base+s.a.local]
+	if src == nil {
+		return done, nil
+	}
+	// each reports whether to stop, and what scan returns then.
+	each := func(k, v *ast.Term) (bool, int, error) {
+		r.stack[base+s.key], r.stack[base+s.value] = k, v
+		out, err := r.block(base, s.blocks[0])
+		switch {
+		case err != nil || out == returned:
+			return true, out, err
+		case out == 1:
+			return true, done, nil
+		case out > 1:
+			return true, out - 2, nil
+		}
+		return false, done, nil // next element
+	}
+	switch c := src.Value.(type) {
+	case *ast.Array:
+		for i := range c.Len() {
+			if stop, out, err := each(ast.InternedTerm(i), c.Elem(i)); stop {
+				return out, err
+			}
+		}
+	case ast.Object:
+		for _, k := range c.Keys() {
+			if stop, out, err := each(k, c.Get(k)); stop {
+				return out, err
+			}
+		}
+	case ast.Set:
+		sorted := c.Sorted()
+		for i := range sorted.Len() {
+			e := sorted.Elem(i)
+			if stop, out, err := each(e, e); stop {
+				return out, err
+			}
+		}
+	}
+	return done, nil
+}
+
+// dot is source[key]: an object's value, an array's element, a set's member; nil when there
+// is none (scalars included).
+func dot(src, key *ast.Term) *ast.Term {
+	if src == nil || key == nil {
+		return nil
+	}
+	switch c := src.Value.(type) {
+	case ast.Object:
+		return c.Get(key)
+	case *ast.Array:
+		n, ok := key.Value.(ast.Number)
+		if !ok {
+			return nil
+		}
+		i, ok := n.Int()
+		if !ok || i < 0 || i >= c.Len() {
+			return nil
+		}
+		return c.Elem(i)
+	case ast.Set:
+		if c.Contains(key) {
+			return key
+		}
+	}
+	return nil
+}
+
+func isKind(t *ast.Term, kind stmtKind) bool {
+	if t == nil {
+		return false
+	}
+	switch t.Value.(type) {
+	case *ast.Array:
+		return kind == sIsArray
+	case ast.Object:
+		return kind == sIsObject
+	case ast.Set:
+		return kind == sIsSet
+	}
+	return false
+}
+
+func length(t *ast.Term) (int, bool) {
+	if t == nil {
+		return 0, false
+	}
+	switch c := t.Value.(type) {
+	case *ast.Array:
+		return c.Len(), true
+	case ast.Object:
+		return c.Len(), true
+	case ast.Set:
+		return c.Len(), true
+	case ast.String:
+		return len([]rune(string(c))), true
+	}
+	return 0, false
+}

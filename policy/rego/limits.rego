@@ -160,33 +160,24 @@ history_decision := limit_denied(tier.order_history_months, months, "Order histo
 
 # --- the same rules over a tier's own limits (no custom overrides), for upgrade_to ---
 
+# One else chain, so a call evaluates only the bodies up to its own action's.
 tier_allows(t) if {
 	input.request.action == "order.create"
 	fits(orders_used + quantity, t.orders_per_month)
-}
-
-tier_allows(t) if {
-	input.request.action == "product.add"
-	below(product_count, t.products_limit)
-}
-
-tier_allows(t) if {
-	input.request.action == "team_member.add"
-	below(team_count, t.team_members)
-}
-
-tier_allows(t) if {
+} else if {
 	input.request.action == "feature.use"
 	has_feature(t)
-}
-
-tier_allows(t) if {
+} else if {
+	input.request.action == "product.add"
+	below(product_count, t.products_limit)
+} else if {
+	input.request.action == "team_member.add"
+	below(team_count, t.team_members)
+} else if {
 	input.request.action == "cms_page.create"
 	below(cms_count, t.cms_pages_limit)
 	custom_page_ok(t)
-}
-
-tier_allows(t) if {
+} else if {
 	input.request.action == "order_history.view"
 	fits(months, t.order_history_months)
 }

@@ -83,7 +83,7 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	})
 	// The policy comes first: the store evaluates effective limits with it (capacity).
 	a.policy, err = policy.New(ctx, policy.Options{
-		Catalog: catalog, PolicyDir: cfg.PolicyDir, CacheTTL: cfg.DecisionTTL,
+		Catalog: catalog, PolicyDir: cfg.PolicyDir, CacheTTL: cfg.DecisionTTL, Evaluator: cfg.Evaluator,
 		Observer: a.metrics, Logger: log,
 		OnChange: func(string) {
 			select {

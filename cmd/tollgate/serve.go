@@ -20,6 +20,7 @@ type serveConfig struct {
 	CatalogPath     string
 	PolicyDir       string
 	DecisionTTL     time.Duration
+	Evaluator       string
 	AdminToken      string
 	Demo            bool
 	LogLevel        string
@@ -68,6 +69,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&cfg.CatalogPath, "catalog", "", "catalog YAML file (default: the built-in four tiers)")
 	f.StringVar(&cfg.PolicyDir, "policy-dir", "", "directory of .rego files that add to or replace the embedded policy; watched")
 	f.DurationVar(&cfg.DecisionTTL, "decision-cache-ttl", time.Second, "how long a cached decision may be reused while its facts are unchanged (0 disables the cache)")
+	f.StringVar(&cfg.Evaluator, "evaluator", "plan", "how decisions are evaluated: plan (the policy's compiled plan, OPA's evaluator for a policy it does not cover) or topdown (OPA's evaluator always)")
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for admin writes (PUT /v1/vendors/{id}, PATCH .../overrides); empty refuses them")
 	f.BoolVar(&cfg.Demo, "demo", false, "seed the demo data set (vendor ids demo-*) before serving")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")

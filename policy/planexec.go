@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -39,7 +40,16 @@ type run struct {
 	out     *ast.Term // a built-in's answer
 	yield   func(*ast.Term) error
 	ret     *ast.Term // a function's answer
+	// dots remembers lookups with a constant key: the planner re-reads paths such as
+	// input.request.action in every rule body, and input and data do not change during an
+	// evaluation. Direct-mapped by source and key pointer; cleared when this evaluation
+	// modifies a collection (which could be a cached source).
+	dots [dotSlots]dotEntry
 }
+
+const dotSlots = 64
+
+type dotEntry struct{ src, key, val *ast.Term }
 
 var runPool = sync.Pool{New: func() any {
 	r := &run{}
@@ -69,6 +79,7 @@ func (r *run) release() {
 	clear(r.memo)
 	clear(r.memoSet)
 	clear(r.args)
+	r.dots = [dotSlots]dotEntry{}
 	r.stack, r.args, r.out, r.ret, r.ctx, r.prog = r.stack[:0], r.args[:0], nil, nil, nil, nil
 	runPool.Put(r)
 }
@@ -134,11 +145,24 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 		case sReset:
 			r.stack[base+s.target] = nil
 		case sDot:
-			v := dot(r.get(base, s.a), r.get(base, s.b))
-			if v == nil {
-				return 0, nil
+			src := r.get(base, s.a)
+			if s.b.term == nil || src == nil {
+				v := dot(src, r.get(base, s.b))
+				if v == nil {
+					return 0, nil
+				}
+				r.stack[base+s.target] = v
+				break
 			}
-			r.stack[base+s.target] = v
+			e := &r.dots[(uintptr(unsafe.Pointer(src))>>4^uintptr(unsafe.Pointer(s.b.term))>>4)%dotSlots]
+			if e.src != src || e.key != s.b.term {
+				v := dot(src, s.b.term)
+				if v == nil {
+					return 0, nil
+				}
+				*e = dotEntry{src: src, key: s.b.term, val: v}
+			}
+			r.stack[base+s.target] = e.val
 		case sEqual, sNotEqual:
 			x, y := r.get(base, s.a), r.get(base, s.b)
 			if x == nil || y == nil || x.Value.Compare(y.Value) == 0 != (s.kind == sEqual) {
@@ -262,6 +286,7 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 // owned returns the collection in local l for modification: a constant shared by every
 // evaluation is first replaced by a copy of its own.
 func (r *run) owned(base, l int) *ast.Term {
+	r.dots = [dotSlots]dotEntry{}
 	t := r.stack[base+l]
 	if r.prog.consts[t] {
 		t = t.Copy()

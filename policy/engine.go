@@ -335,12 +335,21 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 			return d, nil
 		}
 	}
-	input := buildInput(f, now, period, e.vendors)
 	query, name := st.decision, DecisionQuery
 	if f.Stale {
 		query, name = st.stale, StaleDecisionQuery
 	}
-	d, err := st.eval(ctx, query, name, input)
+	var input ast.Object // built for OPA's evaluator and for explanations only
+	if st.plan == nil || f.Request.Explain {
+		input = buildInput(f, now, period, e.vendors)
+	}
+	var d tollgate.Decision
+	var err error
+	if st.plan != nil {
+		d, err = st.evalPlan(ctx, name, planInput(f, now, period, e.vendors))
+	} else {
+		d, err = st.eval(ctx, query, name, input)
+	}
 	if err != nil {
 		return tollgate.Decision{}, err
 	}
@@ -358,13 +367,18 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 }
 
 func (st *compiled) eval(ctx context.Context, query *directQuery, name string, input ast.Object) (tollgate.Decision, error) {
-	var t *ast.Term
-	var err error
-	if st.plan != nil {
-		t, err = st.plan.eval(ctx, name, ast.NewTerm(input), st.data)
-	} else {
-		t, err = query.eval(ctx, st, ast.NewTerm(input))
-	}
+	t, err := query.eval(ctx, st, ast.NewTerm(input))
+	return st.answer(name, t, err)
+}
+
+// evalPlan answers with the policy's plan; input is planInput's.
+func (st *compiled) evalPlan(ctx context.Context, name string, input *ast.Term) (tollgate.Decision, error) {
+	t, err := st.plan.eval(ctx, name, input, st.data)
+	return st.answer(name, t, err)
+}
+
+// answer converts an evaluation's answer.
+func (st *compiled) answer(name string, t *ast.Term, err error) (tollgate.Decision, error) {
 	if err != nil {
 		return tollgate.Decision{}, &tollgate.Error{Code: tollgate.EInternal,
 			Message: "policy evaluation failed", Err: fmt.Errorf("eval %s (%s): %w", name, st.revision, err)}

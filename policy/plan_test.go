@@ -204,3 +204,56 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// The plan executor's input (planInput) answers every use of input as the object buildInput
+// builds for OPA: reads, comparisons, built-ins, iteration, answers that contain it.
+func TestPlanInputActsAsTheInputObject(t *testing.T) {
+	module := `package t
+q := {
+	"request": input.request,
+	"equal": input.request == {"vendor_id": "42", "action": "order.create", "platform": "", "count": null, "custom_count": null, "quantity": 2, "feature": "", "months": null, "custom": false},
+	"count": count(input.request),
+	"keys": [k | some k, _ in input.request],
+	"object": is_object(input.request),
+	"get": object.get(input, ["request", "quantity"], 0),
+	"in": input.request in [input.request],
+	"set": {input.request},
+	"stale": object.get(input, "stale", false),
+	"now": input.now,
+}`
+	p, err := buildPlan(context.Background(), sources{"t.rego": module}, "data.t.q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := newProgram(p, "data.t.q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pq, err := rego.New(rego.Query("data.t.q"), rego.Module("t.rego", module)).PrepareForEval(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stale := range []bool{false, true} {
+		f := facts(vendor("essential", tollgate.StatusActive, 10), tollgate.CheckRequest{Action: tollgate.ActionOrderCreate, Quantity: i64(2)})
+		f.Stale, f.StaleMode = stale, "deny"
+		got, err := prog.eval(context.Background(), "data.t.q", planInput(f, testNow, f.Period, nil), ast.ObjectTerm())
+		if err != nil || got == nil {
+			t.Fatalf("plan: %v, %v", got, err)
+		}
+		doc, err := ast.JSON(got.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := ast.JSON(buildInput(f, testNow, f.Period, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := pq.Eval(context.Background(), rego.EvalInput(in))
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("OPA: %v, %v", rs, err)
+		}
+		if g, w := mustJSON(t, doc), mustJSON(t, rs[0].Expressions[0].Value); g != w {
+			t.Errorf("stale=%v:\n plan %s\n OPA  %s", stale, g, w)
+		}
+	}
+}

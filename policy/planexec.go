@@ -71,7 +71,8 @@ func (p *program) eval(ctx context.Context, query string, input, data *ast.Term)
 	} else {
 		r.memo, r.memoSet = r.memo[:n], r.memoSet[:n]
 	}
-	return r.call(fn, []*ast.Term{input, data})
+	t, err := r.call(fn, []*ast.Term{input, data})
+	return materialize(t), err
 }
 
 func (r *run) release() {
@@ -138,7 +139,7 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 			r.stack[base+s.target] = r.get(base, s.a)
 		case sAssignOnce:
 			v := r.get(base, s.a)
-			if cur := r.stack[base+s.target]; cur != nil && !cur.Equal(v) {
+			if cur := r.stack[base+s.target]; cur != nil && !equal(cur, v) {
 				return 0, errConflict
 			}
 			r.stack[base+s.target] = v
@@ -165,7 +166,7 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 			r.stack[base+s.target] = e.val
 		case sEqual, sNotEqual:
 			x, y := r.get(base, s.a), r.get(base, s.b)
-			if x == nil || y == nil || x.Value.Compare(y.Value) == 0 != (s.kind == sEqual) {
+			if x == nil || y == nil || equal(x, y) != (s.kind == sEqual) {
 				return 0, nil
 			}
 		case sIsDefined:
@@ -244,7 +245,7 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 		case sLiteral:
 			start := len(r.args)
 			for _, a := range s.args {
-				r.args = append(r.args, r.get(base, a))
+				r.args = append(r.args, materialize(r.get(base, a)))
 			}
 			r.stack[base+s.target] = buildLiteral(stmtKind(s.index), r.args[start:])
 			clear(r.args[start:])
@@ -255,7 +256,7 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 			if !ok {
 				return 0, fmt.Errorf("object insert into %s", ast.ValueName(t.Value))
 			}
-			k, v := r.get(base, s.a), r.get(base, s.b)
+			k, v := materialize(r.get(base, s.a)), materialize(r.get(base, s.b))
 			if s.kind == sObjectInsertOnce {
 				if cur := obj.Get(k); cur != nil && !cur.Equal(v) {
 					return 0, errConflict
@@ -269,14 +270,14 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 			if !ok {
 				return 0, fmt.Errorf("array append to %s", ast.ValueName(t.Value))
 			}
-			t.Value = arr.Append(r.get(base, s.a))
+			t.Value = arr.Append(materialize(r.get(base, s.a)))
 		case sSetAdd:
 			t := r.owned(base, s.target)
 			set, ok := t.Value.(ast.Set)
 			if !ok {
 				return 0, fmt.Errorf("set add to %s", ast.ValueName(t.Value))
 			}
-			set.Add(r.get(base, s.a))
+			set.Add(materialize(r.get(base, s.a)))
 		case sNop:
 		}
 	}
@@ -315,7 +316,7 @@ func (r *run) callStmt(base int, s *stmt) (*ast.Term, error) {
 func (r *run) builtin(base int, s *stmt) (*ast.Term, error) {
 	start := len(r.args)
 	for _, a := range s.args {
-		r.args = append(r.args, r.get(base, a))
+		r.args = append(r.args, materialize(r.get(base, a)))
 	}
 	r.out = nil
 	err := s.builtin(topdown.BuiltinContext{Context: r.ctx}, r.args[start:len(r.args):len(r.args)], r.yield)
@@ -339,7 +340,7 @@ func (r *run) builtin(base int, s *stmt) (*ast.Term, error) {
 // (all elements seen, or a break of index 1), else what the block returned minus the scan's two
 // levels.
 func (r *run) scan(base int, s *stmt) (int, error) {
-	src := r.stack[base+s.a.local]
+	src := materialize(r.stack[base+s.a.local])
 	if src == nil {
 		return done, nil
 	}
@@ -389,8 +390,10 @@ func dot(src, key *ast.Term) *ast.Term {
 		return nil
 	}
 	switch c := src.Value.(type) {
+	case *fields:
+		return c.get(key)
 	case ast.Object:
-		return c.Get(key)
+		return c.Get(materialize(key))
 	case *ast.Array:
 		n, ok := key.Value.(ast.Number)
 		if !ok {
@@ -402,11 +405,16 @@ func dot(src, key *ast.Term) *ast.Term {
 		}
 		return c.Elem(i)
 	case ast.Set:
-		if c.Contains(key) {
+		if key = materialize(key); c.Contains(key) {
 			return key
 		}
 	}
 	return nil
+}
+
+// equal compares as OPA does, input fields as the objects they stand for.
+func equal(x, y *ast.Term) bool {
+	return materialize(x).Value.Compare(materialize(y).Value) == 0
 }
 
 func isKind(t *ast.Term, kind stmtKind) bool {
@@ -416,7 +424,7 @@ func isKind(t *ast.Term, kind stmtKind) bool {
 	switch t.Value.(type) {
 	case *ast.Array:
 		return kind == sIsArray
-	case ast.Object:
+	case ast.Object, *fields:
 		return kind == sIsObject
 	case ast.Set:
 		return kind == sIsSet
@@ -433,6 +441,8 @@ func length(t *ast.Term) (int, bool) {
 		return c.Len(), true
 	case ast.Object:
 		return c.Len(), true
+	case *fields:
+		return len(c.keys), true
 	case ast.Set:
 		return c.Len(), true
 	case ast.String:

@@ -1,0 +1,103 @@
+package policy
+
+import (
+	"sync"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/tollgate-pdp/tollgate"
+)
+
+// fields is an object of known keys the plan executor reads by key without building an
+// ast.Object: the input document and its request are built on every uncached decision, and as
+// ast.Objects (a hash map each, every key hashed) they were a third of a decision's
+// allocations. The executor looks keys up directly (dot); anything else that receives one (a
+// built-in, a comparison, an answer, a scan) gets the equal ast.Object, built once on first
+// need (object). It is an ast.Value so it can sit in a term; its methods answer as that object.
+type fields struct {
+	keys []*ast.Term // shared, never modified
+	vals []*ast.Term
+	once sync.Once
+	obj  ast.Object
+}
+
+var (
+	requestKeys = []*ast.Term{kVendorID, kAction, kPlatform, kCount, kCustomCount, kQuantity, kFeature, kMonths, kCustom}
+	inputKeys   = []*ast.Term{kRequest, kVendor, kNow}
+	staleKeys   = []*ast.Term{kRequest, kVendor, kNow, kStale, kStaleMode}
+)
+
+// planInput builds the input document of buildInput (the same keys and values) for the plan
+// executor.
+func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorInputs) *ast.Term {
+	r := f.Request
+	req := &fields{keys: requestKeys, vals: []*ast.Term{
+		str(string(r.VendorID)), str(r.Action), str(r.Platform), optInt(r.Count), optInt(r.CustomCount),
+		optInt(r.Quantity), str(r.Feature), optInt(r.Months), ast.InternedTerm(r.Custom),
+	}}
+	vendor := nullTerm
+	if v := f.Vendor; v != nil {
+		if vendors != nil {
+			vendor = vendors.get(v, period)
+		} else {
+			vendor = ast.NewTerm(vendorObject(v, period))
+		}
+	}
+	in := &fields{keys: inputKeys, vals: []*ast.Term{ast.NewTerm(req), vendor, ast.InternedTerm(now.Unix())}}
+	if f.Stale {
+		in.keys = staleKeys
+		in.vals = append(in.vals, ast.InternedTerm(true), str(f.StaleMode))
+	}
+	return ast.NewTerm(in)
+}
+
+// get is the value of key, nil when absent.
+func (o *fields) get(key *ast.Term) *ast.Term {
+	k, ok := key.Value.(ast.String)
+	if !ok {
+		return nil
+	}
+	for i, kt := range o.keys {
+		if kt.Value.(ast.String) == k {
+			return o.vals[i]
+		}
+	}
+	return nil
+}
+
+// object is the equal ast.Object (nested fields converted too).
+func (o *fields) object() ast.Object {
+	o.once.Do(func() {
+		items := make([][2]*ast.Term, len(o.keys))
+		for i, k := range o.keys {
+			items[i] = [2]*ast.Term{k, materialize(o.vals[i])}
+		}
+		o.obj = ast.NewObject(items...)
+	})
+	return o.obj
+}
+
+// materialize returns t, or a term of the equal ast.Object when t holds fields.
+func materialize(t *ast.Term) *ast.Term {
+	if t == nil {
+		return nil
+	}
+	if o, ok := t.Value.(*fields); ok {
+		return ast.NewTerm(o.object())
+	}
+	return t
+}
+
+func (o *fields) Compare(other ast.Value) int {
+	if x, ok := other.(*fields); ok {
+		other = x.object()
+	}
+	return o.object().Compare(other)
+}
+
+func (o *fields) Find(path ast.Ref) (ast.Value, error) { return o.object().Find(path) }
+func (o *fields) Hash() int                            { return o.object().Hash() }
+func (o *fields) IsGround() bool                       { return true }
+func (o *fields) String() string                       { return o.object().String() }
+func (o *fields) StringLength() int                    { return o.object().StringLength() }

@@ -220,6 +220,8 @@ q := {
 	"set": {input.request},
 	"stale": object.get(input, "stale", false),
 	"now": input.now,
+	"unified": [1 | input.request = {"vendor_id": "42", "action": "order.create", "platform": "", "count": null, "custom_count": null, "quantity": 2, "feature": "", "months": null, "custom": false}],
+	"same": [1 | x := input.request; x = input.request],
 }`
 	p, err := buildPlan(context.Background(), sources{"t.rego": module}, "data.t.q")
 	if err != nil {

@@ -178,11 +178,11 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 				return 0, nil
 			}
 		case sIsArray, sIsObject, sIsSet:
-			if !isKind(r.get(base, s.a), s.kind) {
+			if !isKind(materialize(r.get(base, s.a)), s.kind) {
 				return 0, nil
 			}
 		case sLen:
-			n, ok := length(r.get(base, s.a))
+			n, ok := length(materialize(r.get(base, s.a)))
 			if !ok {
 				return 0, nil
 			}
@@ -424,7 +424,7 @@ func isKind(t *ast.Term, kind stmtKind) bool {
 	switch t.Value.(type) {
 	case *ast.Array:
 		return kind == sIsArray
-	case ast.Object, *fields:
+	case ast.Object:
 		return kind == sIsObject
 	case ast.Set:
 		return kind == sIsSet
@@ -441,8 +441,6 @@ func length(t *ast.Term) (int, bool) {
 		return c.Len(), true
 	case ast.Object:
 		return c.Len(), true
-	case *fields:
-		return len(c.keys), true
 	case ast.Set:
 		return c.Len(), true
 	case ast.String:

@@ -81,20 +81,22 @@ func (r *CheckRequest) Validate() error {
 	if r.Action == "" {
 		return FieldErrorf("action", "is required")
 	}
-	if !actionPattern.MatchString(r.Action) {
+	if !isAction(r.Action) {
 		return FieldErrorf("action", "must be a name like order.create, got %q", truncate(r.Action, 64))
 	}
-	if r.Platform != "" && !codePattern.MatchString(r.Platform) {
-		return FieldErrorf("platform", "must match %s", codePattern)
+	if r.Platform != "" && !isCode(r.Platform) {
+		return FieldErrorf("platform", "must match %s", codeSyntax)
 	}
-	for f, v := range map[string]*int64{"count": r.Count, "custom_count": r.CustomCount,
-		"quantity": r.Quantity, "months": r.Months} {
-		if v != nil && *v < 0 {
-			return FieldErrorf(f, "must be >= 0, got %d", *v)
+	for _, c := range [...]struct {
+		field string
+		v     *int64
+	}{{"count", r.Count}, {"custom_count", r.CustomCount}, {"quantity", r.Quantity}, {"months", r.Months}} {
+		if c.v != nil && *c.v < 0 {
+			return FieldErrorf(c.field, "must be >= 0, got %d", *c.v)
 		}
 	}
-	if r.Feature != "" && !codePattern.MatchString(r.Feature) {
-		return FieldErrorf("feature", "must match %s", codePattern)
+	if r.Feature != "" && !isCode(r.Feature) {
+		return FieldErrorf("feature", "must match %s", codeSyntax)
 	}
 	if r.Action == ActionFeatureUse && r.Feature == "" {
 		return FieldErrorf("feature", "is required for feature.use")

@@ -89,7 +89,7 @@ func ParseWhenStale(s string) (WhenStale, error) {
 		default:
 			return nil, fmt.Errorf("when-stale %q: mode must be allow, deny or evaluate, got %q", part, mode)
 		}
-		if action != "*" && !actionPattern.MatchString(action) {
+		if action != "*" && !isAction(action) {
 			return nil, fmt.Errorf("when-stale %q: %q is not an action name", part, action)
 		}
 		w[action] = mode

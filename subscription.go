@@ -120,8 +120,8 @@ func (s *Subscription) Validate(c *Catalog) error {
 	if err := ValidateVendorID(s.VendorID); err != nil {
 		return err
 	}
-	if s.Platform != "" && !codePattern.MatchString(s.Platform) {
-		return FieldErrorf("platform", "must match %s", codePattern)
+	if s.Platform != "" && !isCode(s.Platform) {
+		return FieldErrorf("platform", "must match %s", codeSyntax)
 	}
 	if s.Tier == "" {
 		return FieldErrorf("tier", "is required")

@@ -1,7 +1,6 @@
 package tollgate
 
 import (
-	"regexp"
 	"slices"
 	"strconv"
 )
@@ -32,8 +31,6 @@ type Tier struct {
 // HasFeature reports whether the tier lists the feature.
 func (t *Tier) HasFeature(feature string) bool { return slices.Contains(t.Features, feature) }
 
-var codePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-
 // validate checks one tier; errors name the tier and the field.
 func (t *Tier) validate(i int) error {
 	name := t.Code
@@ -41,11 +38,11 @@ func (t *Tier) validate(i int) error {
 		name = "#" + strconv.Itoa(i)
 	}
 	field := func(f string) string { return "tiers[" + name + "]." + f }
-	if !codePattern.MatchString(t.Code) {
-		return FieldErrorf(field("code"), "must match %s", codePattern)
+	if !isCode(t.Code) {
+		return FieldErrorf(field("code"), "must match %s", codeSyntax)
 	}
-	if t.Platform != "" && !codePattern.MatchString(t.Platform) {
-		return FieldErrorf(field("platform"), "must match %s", codePattern)
+	if t.Platform != "" && !isCode(t.Platform) {
+		return FieldErrorf(field("platform"), "must match %s", codeSyntax)
 	}
 	if t.Name == "" {
 		return FieldErrorf(field("name"), "is required")
@@ -62,8 +59,8 @@ func (t *Tier) validate(i int) error {
 	}
 	seen := map[string]bool{}
 	for _, f := range t.Features {
-		if !codePattern.MatchString(f) {
-			return FieldErrorf(field("features"), "feature %q must match %s", f, codePattern)
+		if !isCode(f) {
+			return FieldErrorf(field("features"), "feature %q must match %s", f, codeSyntax)
 		}
 		if seen[f] {
 			return FieldErrorf(field("features"), "feature %q is listed twice", f)
@@ -104,8 +101,8 @@ func (a *AddOn) validate(i int) error {
 		name = "#" + strconv.Itoa(i)
 	}
 	field := func(f string) string { return "add_ons[" + name + "]." + f }
-	if !codePattern.MatchString(a.Code) {
-		return FieldErrorf(field("code"), "must match %s", codePattern)
+	if !isCode(a.Code) {
+		return FieldErrorf(field("code"), "must match %s", codeSyntax)
 	}
 	if a.Name == "" {
 		return FieldErrorf(field("name"), "is required")
@@ -128,5 +125,3 @@ func (a *AddOn) validate(i int) error {
 	}
 	return nil
 }
-
-var actionPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}(\.[a-z][a-z0-9_]{0,63}){0,3}$`)

@@ -163,6 +163,7 @@ type stmt struct {
 	builtin topdown.BuiltinFunc
 	name    string // built-in name, for errors
 	args    []operand
+	keys    []*ast.Term // sLiteral of an object whose keys are all constant strings: the keys
 	blocks  []*planBlock
 	key     int // scan: key and value locals
 	value   int
@@ -379,9 +380,25 @@ func (c *converter) literals(stmts []stmt) []stmt {
 			out = append(out, stmt{kind: sAssign, a: operand{term: t}, target: s.target})
 			continue
 		}
+		if add == sObjectInsert {
+			lit.keys = stringKeys(lit.args)
+		}
 		out = append(out, lit)
 	}
 	return out
+}
+
+// stringKeys are an object literal's keys when all are strings (args alternate key, value);
+// nil otherwise.
+func stringKeys(args []operand) []*ast.Term {
+	keys := make([]*ast.Term, 0, len(args)/2)
+	for i := 0; i < len(args); i += 2 {
+		if _, ok := args[i].term.Value.(ast.String); !ok {
+			return nil
+		}
+		keys = append(keys, args[i].term)
+	}
+	return keys
 }
 
 func hasKey(args []operand, k *ast.Term) bool {

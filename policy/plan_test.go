@@ -134,7 +134,7 @@ q2 := input.n.x`,
 				}
 				gotS := "undefined"
 				if got != nil {
-					doc, err := ast.JSON(got.Value)
+					doc, err := ast.JSON(materialize(got).Value)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -242,7 +242,7 @@ q := {
 		if err != nil || got == nil {
 			t.Fatalf("plan: %v, %v", got, err)
 		}
-		doc, err := ast.JSON(got.Value)
+		doc, err := ast.JSON(materialize(got).Value)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -57,7 +57,8 @@ var runPool = sync.Pool{New: func() any {
 	return r
 }}
 
-// eval answers the query's rule for input and data (nil: undefined).
+// eval answers the query's rule for input and data (nil: undefined). An object answer may be
+// fields (toDecision reads them; materialize gives the ast.Object).
 func (p *program) eval(ctx context.Context, query string, input, data *ast.Term) (*ast.Term, error) {
 	fn := p.entries[query]
 	if fn == nil {
@@ -71,8 +72,7 @@ func (p *program) eval(ctx context.Context, query string, input, data *ast.Term)
 	} else {
 		r.memo, r.memoSet = r.memo[:n], r.memoSet[:n]
 	}
-	t, err := r.call(fn, []*ast.Term{input, data})
-	return materialize(t), err
+	return r.call(fn, []*ast.Term{input, data})
 }
 
 func (r *run) release() {
@@ -247,7 +247,16 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 			for _, a := range s.args {
 				r.args = append(r.args, materialize(r.get(base, a)))
 			}
-			r.stack[base+s.target] = buildLiteral(stmtKind(s.index), r.args[start:])
+			if s.keys != nil {
+				// An object with constant keys: the values in key order (args alternate).
+				vals := make([]*ast.Term, len(s.keys))
+				for i := range vals {
+					vals[i] = r.args[start+2*i+1]
+				}
+				r.stack[base+s.target] = ast.NewTerm(&fields{keys: s.keys, vals: vals})
+			} else {
+				r.stack[base+s.target] = buildLiteral(stmtKind(s.index), r.args[start:])
+			}
 			clear(r.args[start:])
 			r.args = r.args[:start]
 		case sObjectInsert, sObjectInsertOnce:
@@ -289,7 +298,11 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 func (r *run) owned(base, l int) *ast.Term {
 	r.dots = [dotSlots]dotEntry{}
 	t := r.stack[base+l]
-	if r.prog.consts[t] {
+	if o, ok := t.Value.(*fields); ok {
+		// A literal built as fields becomes an object of its own to be modified.
+		t = ast.NewTerm(o.object().Copy())
+		r.stack[base+l] = t
+	} else if r.prog.consts[t] {
 		t = t.Copy()
 		r.stack[base+l] = t
 	}
@@ -391,7 +404,7 @@ func dot(src, key *ast.Term) *ast.Term {
 	}
 	switch c := src.Value.(type) {
 	case *fields:
-		return c.get(key)
+		return c.Get(key)
 	case ast.Object:
 		return c.Get(materialize(key))
 	case *ast.Array:

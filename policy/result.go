@@ -18,11 +18,21 @@ var (
 	kUpgradeTo = ast.StringTerm("upgrade_to")
 )
 
+// keyed is an object read by key: an ast.Object, or the plan executor's fields.
+type keyed interface {
+	Get(key *ast.Term) *ast.Term
+}
+
 // toDecision reads the policy's decision object. A policy that returns something else is a
 // broken policy, reported as an error rather than a silent deny.
 func toDecision(v ast.Value) (tollgate.Decision, error) {
-	obj, ok := v.(ast.Object)
-	if !ok {
+	var obj keyed
+	switch o := v.(type) {
+	case ast.Object:
+		obj = o
+	case *fields:
+		obj = o
+	default:
 		return tollgate.Decision{}, fmt.Errorf("data.tollgate.decision is %s, not an object", ast.ValueName(v))
 	}
 	var d tollgate.Decision
@@ -71,7 +81,7 @@ func toDecision(v ast.Value) (tollgate.Decision, error) {
 	return d, nil
 }
 
-func boolField(obj ast.Object, k *ast.Term) (bool, error) {
+func boolField(obj keyed, k *ast.Term) (bool, error) {
 	t := obj.Get(k)
 	if t == nil {
 		return false, fmt.Errorf("decision.%s is missing", k.Value.(ast.String))
@@ -83,7 +93,7 @@ func boolField(obj ast.Object, k *ast.Term) (bool, error) {
 	return bool(b), nil
 }
 
-func stringField(obj ast.Object, k *ast.Term, optional bool) (string, error) {
+func stringField(obj keyed, k *ast.Term, optional bool) (string, error) {
 	t := obj.Get(k)
 	if t == nil {
 		if optional {
@@ -103,7 +113,7 @@ func stringField(obj ast.Object, k *ast.Term, optional bool) (string, error) {
 }
 
 // intField reads an optional integer: missing or null is nil.
-func intField(obj ast.Object, k *ast.Term) (*int64, error) {
+func intField(obj keyed, k *ast.Term) (*int64, error) {
 	t := obj.Get(k)
 	if t == nil {
 		return nil, nil

@@ -55,86 +55,11 @@ var (
 )
 
 // buildInput builds the input document (see README.md) straight as an AST value: converting a Go
-// map or a JSON text would cost several times the evaluation itself.
+// map or a JSON text would cost several times the evaluation itself. It is planInput's
+// document as ast.Objects, for OPA's evaluator and explanations.
 // vendors, when not nil, supplies input.vendor objects built earlier for the same snapshot.
 func buildInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorInputs) ast.Object {
-	r := f.Request
-	req := ast.NewObject(
-		[2]*ast.Term{kVendorID, str(string(r.VendorID))},
-		[2]*ast.Term{kAction, str(r.Action)},
-		[2]*ast.Term{kPlatform, str(r.Platform)},
-		[2]*ast.Term{kCount, optInt(r.Count)},
-		[2]*ast.Term{kCustomCount, optInt(r.CustomCount)},
-		[2]*ast.Term{kQuantity, optInt(r.Quantity)},
-		[2]*ast.Term{kFeature, str(r.Feature)},
-		[2]*ast.Term{kMonths, optInt(r.Months)},
-		[2]*ast.Term{kCustom, ast.InternedTerm(r.Custom)},
-	)
-	vendor := nullTerm
-	if v := f.Vendor; v != nil {
-		if vendors != nil {
-			vendor = vendors.get(v, period)
-		} else {
-			vendor = ast.NewTerm(vendorObject(v, period))
-		}
-	}
-	in := ast.NewObject(
-		[2]*ast.Term{kRequest, ast.NewTerm(req)},
-		[2]*ast.Term{kVendor, vendor},
-		[2]*ast.Term{kNow, ast.InternedTerm(now.Unix())},
-	)
-	if f.Stale {
-		// Only stale inputs carry these keys: fresh decisions build the same document as ever.
-		in.Insert(kStale, ast.InternedTerm(true))
-		in.Insert(kStaleMode, str(f.StaleMode))
-	}
-	return in
-}
-
-func vendorObject(v *tollgate.VendorState, period string) ast.Object {
-	s := &v.Subscription
-	addOns := emptyArrayTerm
-	if len(s.AddOns) > 0 {
-		terms := make([]*ast.Term, len(s.AddOns))
-		for i := range s.AddOns {
-			a := &s.AddOns[i]
-			terms[i] = ast.ObjectTerm(
-				[2]*ast.Term{kCode, str(a.Code)},
-				[2]*ast.Term{kQuantity, ast.InternedTerm(a.Quantity)},
-				[2]*ast.Term{kStatus, str(a.Status)},
-			)
-		}
-		addOns = ast.ArrayTerm(terms...)
-	}
-	sub := ast.NewObject(
-		[2]*ast.Term{kTier, str(s.Tier)},
-		[2]*ast.Term{kPlatform, str(s.Platform)},
-		[2]*ast.Term{kStatus, str(string(s.Status))},
-		[2]*ast.Term{kPeriodStart, optTime(s.PeriodStart)},
-		[2]*ast.Term{kPeriodEnd, optTime(s.PeriodEnd)},
-		[2]*ast.Term{kTrialEndsAt, optTime(s.TrialEndsAt)},
-		[2]*ast.Term{kScheduledTier, str(s.ScheduledTierChange)},
-		[2]*ast.Term{kScheduledChangeAt, optTime(s.ScheduledChangeAt)},
-		[2]*ast.Term{kIsAnnual, ast.InternedTerm(s.IsAnnual)},
-		[2]*ast.Term{kCustomOrders, optInt(s.CustomOrdersLimit)},
-		[2]*ast.Term{kCustomProducts, optInt(s.CustomProductsLimit)},
-		[2]*ast.Term{kCustomTeam, optInt(s.CustomTeamLimit)},
-		[2]*ast.Term{kAddOns, addOns},
-	)
-	u := &v.Usage
-	usage := ast.NewObject(
-		[2]*ast.Term{kPeriod, str(period)},
-		[2]*ast.Term{kOrders, ast.InternedTerm(u.OrdersIn(period))},
-		[2]*ast.Term{kProducts, optInt(u.Products)},
-		[2]*ast.Term{kTeamMembers, optInt(u.TeamMembers)},
-		[2]*ast.Term{kCMSPages, optInt(u.CMSPages)},
-		[2]*ast.Term{kCMSCustomPages, optInt(u.CMSCustomPages)},
-	)
-	return ast.NewObject(
-		[2]*ast.Term{kSubscription, ast.NewTerm(sub)},
-		[2]*ast.Term{kUsage, ast.NewTerm(usage)},
-		[2]*ast.Term{kRevision, ast.InternedTerm(v.Revision)},
-	)
+	return materialize(planInput(f, now, period, vendors)).Value.(ast.Object)
 }
 
 func str(s string) *ast.Term { return ast.InternedTerm(s) }

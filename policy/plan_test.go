@@ -222,6 +222,10 @@ q := {
 	"now": input.now,
 	"unified": [1 | input.request = {"vendor_id": "42", "action": "order.create", "platform": "", "count": null, "custom_count": null, "quantity": 2, "feature": "", "months": null, "custom": false}],
 	"same": [1 | x := input.request; x = input.request],
+	"input": input,
+	"add_on_codes": [a.code | some a in input.vendor.subscription.add_ons],
+	"first_add_on": input.vendor.subscription.add_ons[0],
+	"add_ons_equal": input.vendor.subscription.add_ons == [{"code": "extra_orders", "quantity": 2, "status": "active"}, {"code": "sms", "quantity": 1, "status": "cancelled"}],
 }`
 	p, err := buildPlan(context.Background(), sources{"t.rego": module}, "data.t.q")
 	if err != nil {
@@ -236,7 +240,9 @@ q := {
 		t.Fatal(err)
 	}
 	for _, stale := range []bool{false, true} {
-		f := facts(vendor("essential", tollgate.StatusActive, 10), tollgate.CheckRequest{Action: tollgate.ActionOrderCreate, Quantity: i64(2)})
+		v := vendor("essential", tollgate.StatusActive, 10)
+		v.Subscription.AddOns = []tollgate.SubscriptionAddOn{{Code: "extra_orders", Quantity: 2, Status: "active"}, {Code: "sms", Quantity: 1, Status: "cancelled"}}
+		f := facts(v, tollgate.CheckRequest{Action: tollgate.ActionOrderCreate, Quantity: i64(2)})
 		f.Stale, f.StaleMode = stale, "deny"
 		got, err := prog.eval(context.Background(), "data.t.q", planInput(f, testNow, f.Period, nil), ast.ObjectTerm())
 		if err != nil || got == nil {

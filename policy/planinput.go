@@ -41,7 +41,7 @@ func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorI
 		if vendors != nil {
 			vendor = vendors.get(v, period)
 		} else {
-			vendor = ast.NewTerm(vendorObject(v, period))
+			vendor = vendorFields(v, period)
 		}
 	}
 	in := &fields{keys: inputKeys, vals: []*ast.Term{ast.NewTerm(req), vendor, ast.InternedTerm(now.Unix())}}
@@ -50,6 +50,41 @@ func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorI
 		in.vals = append(in.vals, ast.InternedTerm(true), str(f.StaleMode))
 	}
 	return ast.NewTerm(in)
+}
+
+var (
+	vendorKeys       = []*ast.Term{kSubscription, kUsage, kRevision}
+	subscriptionKeys = []*ast.Term{kTier, kPlatform, kStatus, kPeriodStart, kPeriodEnd, kTrialEndsAt, kScheduledTier,
+		kScheduledChangeAt, kIsAnnual, kCustomOrders, kCustomProducts, kCustomTeam, kAddOns}
+	usageKeys = []*ast.Term{kPeriod, kOrders, kProducts, kTeamMembers, kCMSPages, kCMSCustomPages}
+	addOnKeys = []*ast.Term{kCode, kQuantity, kStatus}
+)
+
+// vendorFields is input.vendor: the subscription and the usage of the period.
+func vendorFields(v *tollgate.VendorState, period string) *ast.Term {
+	s := &v.Subscription
+	addOns := emptyArrayTerm
+	if len(s.AddOns) > 0 {
+		terms := make([]*ast.Term, len(s.AddOns))
+		for i := range s.AddOns {
+			a := &s.AddOns[i]
+			terms[i] = ast.NewTerm(&fields{keys: addOnKeys, vals: []*ast.Term{
+				str(a.Code), ast.InternedTerm(a.Quantity), str(a.Status)}})
+		}
+		addOns = ast.ArrayTerm(terms...)
+	}
+	sub := &fields{keys: subscriptionKeys, vals: []*ast.Term{
+		str(s.Tier), str(s.Platform), str(string(s.Status)), optTime(s.PeriodStart), optTime(s.PeriodEnd),
+		optTime(s.TrialEndsAt), str(s.ScheduledTierChange), optTime(s.ScheduledChangeAt), ast.InternedTerm(s.IsAnnual),
+		optInt(s.CustomOrdersLimit), optInt(s.CustomProductsLimit), optInt(s.CustomTeamLimit), addOns,
+	}}
+	u := &v.Usage
+	usage := &fields{keys: usageKeys, vals: []*ast.Term{
+		str(period), ast.InternedTerm(u.OrdersIn(period)), optInt(u.Products), optInt(u.TeamMembers),
+		optInt(u.CMSPages), optInt(u.CMSCustomPages),
+	}}
+	return ast.NewTerm(&fields{keys: vendorKeys, vals: []*ast.Term{ast.NewTerm(sub), ast.NewTerm(usage),
+		ast.InternedTerm(v.Revision)}})
 }
 
 // Get is the value of key, nil when absent.
@@ -78,13 +113,33 @@ func (o *fields) object() ast.Object {
 	return o.obj
 }
 
-// materialize returns t, or a term of the equal ast.Object when t holds fields.
+// materialize returns t, or a term of the equal ast value when t holds fields (also inside
+// an array, such as input.vendor.subscription.add_ons).
 func materialize(t *ast.Term) *ast.Term {
 	if t == nil {
 		return nil
 	}
-	if o, ok := t.Value.(*fields); ok {
-		return ast.NewTerm(o.object())
+	switch v := t.Value.(type) {
+	case *fields:
+		return ast.NewTerm(v.object())
+	case *ast.Array:
+		var out []*ast.Term
+		for i := range v.Len() {
+			e := v.Elem(i)
+			m := materialize(e)
+			if m != e && out == nil {
+				out = make([]*ast.Term, i, v.Len())
+				for j := range i {
+					out[j] = v.Elem(j)
+				}
+			}
+			if out != nil {
+				out = append(out, m)
+			}
+		}
+		if out != nil {
+			return ast.ArrayTerm(out...)
+		}
 	}
 	return t
 }

@@ -54,7 +54,7 @@ func (c *vendorInputs) get(v *tollgate.VendorState, period string) *ast.Term {
 	if ok && e.v == v && e.period == period {
 		return e.t
 	}
-	t := ast.NewTerm(vendorObject(v, period))
+	t := vendorFields(v, period)
 	s.mu.Lock()
 	if _, exists := s.m[id]; !exists && len(s.m) >= c.perShard {
 		for old := range s.m {

@@ -47,8 +47,9 @@ type soakSample struct {
 // test; make soak: 10m), sampling resident memory (/proc), goroutines (go_goroutines on
 // /metrics) and client-side p50/p99 latency each minute (or each fifth of a short run). It
 // prints the table and writes it to TOLLGATE_SOAK_OUT when set. Memory and goroutines must be
-// flat at the end: the last sample within 1.5x (+16 MiB) and +50 goroutines of the second, and,
-// in runs of soakJudgedFrom or longer, the criterion of judgeSoak over the last half.
+// flat at the end: in runs of soakJudgedFrom or longer, by the criterion of judgeSoak over the
+// last half; in shorter ones, the last sample within 1.5x (+16 MiB) and +50 goroutines of the
+// second.
 func TestSoak(t *testing.T) {
 	dur := 10 * time.Second
 	if v := os.Getenv("TOLLGATE_SOAK"); v != "" {
@@ -238,7 +239,11 @@ func TestSoak(t *testing.T) {
 	if verdict.asserted && !verdict.ok {
 		t.Errorf("not flat: %s", verdict.text)
 	}
-	if len(samples) >= 3 {
+	// Short runs (make test) keep a coarse growth bound against the second sample. Long runs
+	// are judged by the slope alone: the decision cache fills towards its bound for the first
+	// ~10 minutes of this load (tens of MiB above minute 2), which is growth to a plateau, not
+	// a trend at the end.
+	if !verdict.asserted && len(samples) >= 3 {
 		ref, last := samples[1], samples[len(samples)-1]
 		if last.anonMiB > ref.anonMiB*1.5+16 {
 			t.Errorf("anonymous resident memory grew from %.1f to %.1f MiB", ref.anonMiB, last.anonMiB)

@@ -31,10 +31,10 @@ func benchCases() []benchCase {
 
 // benchDecide runs Decide b.N times and reports the median of a sample of individually timed
 // calls as p50-ns (ns/op is the mean, which GC pauses skew), and the fastest as min-ns.
-func benchDecide(b *testing.B, ttl time.Duration) {
+func benchDecide(b *testing.B, opts Options) {
 	for _, bc := range benchCases() {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEngine(b, Options{CacheTTL: ttl})
+			e := newEngine(b, opts)
 			ctx := context.Background()
 			if _, err := e.Decide(ctx, bc.f); err != nil {
 				b.Fatal(err)
@@ -67,6 +67,10 @@ func benchDecide(b *testing.B, ttl time.Duration) {
 	}
 }
 
-func BenchmarkDecideUncached(b *testing.B) { benchDecide(b, 0) }
+// BenchmarkDecideUncached evaluates every call with the default evaluator (the policy's plan).
+func BenchmarkDecideUncached(b *testing.B) { benchDecide(b, Options{}) }
 
-func BenchmarkDecideCached(b *testing.B) { benchDecide(b, time.Minute) }
+// BenchmarkDecideUncachedTopdown is the baseline: OPA's evaluator on the same calls.
+func BenchmarkDecideUncachedTopdown(b *testing.B) { benchDecide(b, Options{Evaluator: EvaluatorTopdown}) }
+
+func BenchmarkDecideCached(b *testing.B) { benchDecide(b, Options{CacheTTL: time.Minute}) }

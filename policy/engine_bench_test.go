@@ -71,6 +71,8 @@ func benchDecide(b *testing.B, opts Options) {
 func BenchmarkDecideUncached(b *testing.B) { benchDecide(b, Options{}) }
 
 // BenchmarkDecideUncachedTopdown is the baseline: OPA's evaluator on the same calls.
-func BenchmarkDecideUncachedTopdown(b *testing.B) { benchDecide(b, Options{Evaluator: EvaluatorTopdown}) }
+func BenchmarkDecideUncachedTopdown(b *testing.B) {
+	benchDecide(b, Options{Evaluator: EvaluatorTopdown})
+}
 
 func BenchmarkDecideCached(b *testing.B) { benchDecide(b, Options{CacheTTL: time.Minute}) }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -166,12 +167,43 @@ func TestCacheBounded(t *testing.T) {
 	for i := range int64(500) {
 		decide(t, e, facts(v, tollgate.CheckRequest{Action: "product.add", Count: i64(i)}))
 	}
-	n := 0
-	for i := range e.cache.shards {
-		n += len(e.cache.shards[i].m)
-	}
-	if n > cacheShards {
+	if n := e.cache.size(); n > cacheShards {
 		t.Fatalf("cache holds %d entries, bound is %d", n, cacheShards)
+	}
+}
+
+// Expired entries leave within a TTL, so the cache holds about request rate x TTL, not its
+// capacity of dead entries (the soak test's memory climb).
+func TestCacheDropsExpiredEntries(t *testing.T) {
+	const ttl = time.Second
+	c := newDecisionCache(ttl, DefaultCacheSize)
+	now := testNow
+	put := func(i int, at time.Time) {
+		f := facts(vendor("essential", tollgate.StatusActive, 1), tollgate.CheckRequest{Action: "product.add",
+			VendorID: tollgate.VendorID(fmt.Sprint("v", i)), Count: i64(int64(i))})
+		k := makeKey(1, f, f.Period)
+		c.put(&k, tollgate.Decision{Allow: true, Code: "ok"}, at, nil)
+	}
+	for i := range 5_000 {
+		put(i, now)
+	}
+	if n := c.size(); n != 5_000 {
+		t.Fatalf("size after 5,000 puts = %d", n)
+	}
+	// Two TTLs later every shard has been swept by the next puts into it.
+	later := now.Add(2 * ttl)
+	for i := range 5_000 {
+		put(5_000+i, later)
+	}
+	if n := c.size(); n != 5_000 {
+		t.Fatalf("size after 5,000 more puts two TTLs later = %d, want 5,000 (the expired first 5,000 dropped)", n)
+	}
+	// What was put two TTLs later is still there.
+	f := facts(vendor("essential", tollgate.StatusActive, 1), tollgate.CheckRequest{Action: "product.add",
+		VendorID: "v5000", Count: i64(5_000)})
+	k := makeKey(1, f, f.Period)
+	if _, ok := c.get(&k, later); !ok {
+		t.Fatal("a live entry was dropped")
 	}
 }
 

@@ -177,8 +177,13 @@ func newProgram(p *ir.Policy, queries ...string) (*program, error) {
 	c := &converter{p: p, prog: &program{entries: map[string]*planFunc{}, consts: map[*ast.Term]bool{}},
 		byName: map[string]*planFunc{}}
 	c.strings = make([]*ast.Term, len(p.Static.Strings))
+	canonical := canonicalKeys()
 	for i, s := range p.Static.Strings {
-		c.strings[i] = ast.StringTerm(s.Value)
+		if t, ok := canonical[s.Value]; ok {
+			c.strings[i] = t
+		} else {
+			c.strings[i] = ast.StringTerm(s.Value)
+		}
 	}
 	memo := 0
 	for _, f := range p.Funcs.Funcs {

@@ -87,8 +87,27 @@ func vendorFields(v *tollgate.VendorState, period string) *ast.Term {
 		ast.InternedTerm(v.Revision)}})
 }
 
+// canonicalKeys are the key terms of input and of the decision, by name: a plan's constant
+// strings with these names are replaced by them (plan.go), so Get usually finds a key by
+// pointer.
+func canonicalKeys() map[string]*ast.Term {
+	out := map[string]*ast.Term{}
+	for _, keys := range [][]*ast.Term{staleKeys, requestKeys, vendorKeys, subscriptionKeys, usageKeys, addOnKeys,
+		{kAllow, kCode, kReason, kLimit, kUsed, kRemaining, kTier, kStatus, kUpgradeTo, kStaleMode}} {
+		for _, k := range keys {
+			out[string(k.Value.(ast.String))] = k
+		}
+	}
+	return out
+}
+
 // Get is the value of key, nil when absent.
 func (o *fields) Get(key *ast.Term) *ast.Term {
+	for i, kt := range o.keys {
+		if kt == key {
+			return o.vals[i]
+		}
+	}
 	k, ok := key.Value.(ast.String)
 	if !ok {
 		return nil

@@ -44,7 +44,7 @@ func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorI
 			vendor = vendorFields(v, period)
 		}
 	}
-	in := &fields{keys: inputKeys, vals: []*ast.Term{ast.NewTerm(req), vendor, ast.InternedTerm(now.Unix())}}
+	in := &fields{keys: inputKeys, vals: []*ast.Term{ast.NewTerm(req), vendor, vendors.nowTerm(now)}}
 	if f.Stale {
 		in.keys = staleKeys
 		in.vals = append(in.vals, ast.InternedTerm(true), str(f.StaleMode))

@@ -3,6 +3,8 @@ package policy
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -23,6 +25,28 @@ type vendorInputs struct {
 	perShard int
 	seed     maphash.Seed
 	shards   [vendorInputShards]vendorInputShard
+	// now is input.now of the latest second asked for: a number term costs three allocations,
+	// and every decision in a second shares it.
+	now atomic.Pointer[nowTerm]
+}
+
+type nowTerm struct {
+	unix int64
+	t    *ast.Term
+}
+
+// nowTerm is input.now for t (c may be nil: a new term).
+func (c *vendorInputs) nowTerm(t time.Time) *ast.Term {
+	u := t.Unix()
+	if c == nil {
+		return ast.InternedTerm(u)
+	}
+	if n := c.now.Load(); n != nil && n.unix == u {
+		return n.t
+	}
+	n := &nowTerm{unix: u, t: ast.InternedTerm(u)}
+	c.now.Store(n)
+	return n.t
 }
 
 type vendorInputEntry struct {

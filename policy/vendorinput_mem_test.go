@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/tollgate-pdp/tollgate"
 )
 
@@ -29,5 +31,22 @@ func TestVendorInputsKeepOneEntryPerVendor(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("%d entries for 3 vendors", n)
+	}
+}
+
+// Decisions in one second share input.now; the next second gets its own, with its value.
+func TestNowTermPerSecond(t *testing.T) {
+	c := newVendorInputs(16)
+	a, b := c.nowTerm(testNow), c.nowTerm(testNow.Add(999*time.Millisecond))
+	if a != b {
+		t.Fatal("two decisions in one second built two now terms")
+	}
+	next := c.nowTerm(testNow.Add(time.Second))
+	if next == a || !next.Equal(ast.InternedTerm(testNow.Unix()+1)) || !a.Equal(ast.InternedTerm(testNow.Unix())) {
+		t.Fatalf("now terms %v, %v", a, next)
+	}
+	var none *vendorInputs
+	if !none.nowTerm(testNow).Equal(a) {
+		t.Fatal("without a cache, now is still the time")
 	}
 }

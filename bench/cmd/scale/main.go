@@ -7,16 +7,18 @@
 //     figure for an empty store, divided by the vendor count;
 //   - decision latency over loopback HTTP at concurrency 1 (p50, p99), compared with the
 //     smallest size;
-//   - durable write rate: POST /v1/usage with idempotency keys (fsync'd group commits), since
-//     `tollgate serve` does not wire the Stripe webhook receiver yet (the harness probes
-//     POST /webhooks/stripe and reports what it answers).
+//   - durable write rate: POST /v1/usage with idempotency keys (fsync'd group commits);
+//   - webhook ingest rate: signed Stripe customer.subscription.updated events (built from
+//     Stripe's fixture objects, one distinct event id each, for existing generated vendors)
+//     POSTed to /webhooks/stripe (served with a random --stripe-webhook-secret); only 2xx
+//     answers count, each meaning the event is durably recorded, and any other answer fails
+//     the run.
 //
 // Run from the repository root: go run ./bench/cmd/scale
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -51,22 +53,26 @@ type config struct {
 	writes      int
 	writeConc   int
 	startups    int
+	hooks       int
+	hookConc    int
+	fixtures    string
+	secret      string
 	out         string
 	tollgateBin string
 }
 
 type row struct {
-	vendors      int
-	genTime      time.Duration
-	fileSize     int64
-	coldStart    []time.Duration
-	loadSeconds  string
-	rss          int64
-	p50, p99     time.Duration
-	checkRPS     float64
-	writeRPS     float64
-	writeP50     time.Duration
-	webhookProbe string
+	vendors     int
+	genTime     time.Duration
+	fileSize    int64
+	coldStart   []time.Duration
+	loadSeconds string
+	rss         int64
+	p50, p99    time.Duration
+	checkRPS    float64
+	writeRPS    float64
+	writeP50    time.Duration
+	hook        *ingestResult
 
 	dataDir string
 	reqs    []gen.Request
@@ -90,6 +96,9 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 3, "latency rounds; each round measures every size in turn")
 	flag.IntVar(&cfg.writes, "writes", 3_000, "durable usage writes (POST /v1/usage with idempotency keys)")
 	flag.IntVar(&cfg.writeConc, "write-concurrency", 16, "connections for the usage writes")
+	flag.IntVar(&cfg.hooks, "webhooks", 3_000, "signed Stripe webhook events (distinct ids) POSTed to /webhooks/stripe per size")
+	flag.IntVar(&cfg.hookConc, "webhook-concurrency", 16, "connections for the webhook events")
+	flag.StringVar(&cfg.fixtures, "stripe-fixtures", "sync/testdata/stripe/fixtures3-api-latest.json", "Stripe's fixture file (relative to -repo) the events are built from")
 	flag.IntVar(&cfg.startups, "startups", 3, "cold starts per size (the median is reported)")
 	flag.StringVar(&cfg.out, "out", "bench/results/scale.md", "markdown output file")
 	flag.StringVar(&cfg.tollgateBin, "tollgate", "", "tollgate binary (default: go build ./cmd/tollgate)")
@@ -137,6 +146,17 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 	}
 	catalog := tollgate.DefaultCatalog()
+	fixtures := cfg.fixtures
+	if !filepath.IsAbs(fixtures) {
+		fixtures = filepath.Join(repo, fixtures)
+	}
+	fx, err := loadStripeFixtures(fixtures)
+	if err != nil {
+		return err
+	}
+	if cfg.secret, err = newWebhookSecret(); err != nil {
+		return err
+	}
 	loadBefore := report.LoadAvg()
 
 	// Phase 1, one size after the other (the others not yet running): generate, then cold
@@ -167,7 +187,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	// Phase 3: memory after the checks, then the durable writes (they change the stores).
 	for _, r := range all {
-		if err := finish(ctx, cfg, r, log); err != nil {
+		if err := finish(ctx, cfg, fx, r, log); err != nil {
 			return err
 		}
 	}
@@ -229,7 +249,7 @@ func prepare(ctx context.Context, cfg config, bin, work string, n int, catalog *
 		return nil, err
 	}
 	for i := 0; i < cfg.startups; i++ {
-		if err := startServe(ctx, bin, work, r, log); err != nil {
+		if err := startServe(ctx, bin, work, cfg.secret, r, log); err != nil {
 			return r, err
 		}
 		if i < cfg.startups-1 {
@@ -240,7 +260,7 @@ func prepare(ctx context.Context, cfg config, bin, work string, n int, catalog *
 }
 
 // startServe starts tollgate serve on r's store and times it to ready.
-func startServe(ctx context.Context, bin, work string, r *row, log *slog.Logger) error {
+func startServe(ctx context.Context, bin, work, secret string, r *row, log *slog.Logger) error {
 	r.addrs = make([]string, 3)
 	for i := range r.addrs {
 		var err error
@@ -253,7 +273,7 @@ func startServe(ctx context.Context, bin, work string, r *row, log *slog.Logger)
 	name := fmt.Sprintf("tollgate-%d-%d", r.vendors, len(r.coldStart))
 	p, err := proc.Start(name, filepath.Join(work, "logs"), bin, []string{"serve", "--listen", r.addrs[0],
 		"--webhook-listen", r.addrs[1], "--ops-listen", r.addrs[2], "--data-dir", r.dataDir,
-		"--decision-cache-ttl", "0", "--log-level", "info"}, nil, log)
+		"--decision-cache-ttl", "0", "--stripe-webhook-secret", secret, "--log-level", "info"}, nil, log)
 	if err != nil {
 		return err
 	}
@@ -294,8 +314,8 @@ func checkRound(ctx context.Context, cfg config, r *row, log *slog.Logger) error
 	return nil
 }
 
-// finish reads the resident memory, probes the webhook listener and measures durable writes.
-func finish(ctx context.Context, cfg config, r *row, log *slog.Logger) error {
+// finish reads the resident memory, then measures durable usage writes and webhook ingest.
+func finish(ctx context.Context, cfg config, fx *stripeFixtures, r *row, log *slog.Logger) error {
 	slices.Sort(r.lat)
 	r.p50, r.p99 = loadgen.Quantile(r.lat, 0.5), loadgen.Quantile(r.lat, 0.99)
 	var err error
@@ -304,37 +324,35 @@ func finish(ctx context.Context, cfg config, r *row, log *slog.Logger) error {
 	}
 	log.Info("memory", "vendors", r.vendors, "rss_mib", r.rss>>20)
 
-	// Webhook probe: an unsigned empty event. 503 means no receiver is wired.
-	hook := loadgen.NewClient(loadgen.Target{Name: "webhook", Addr: r.addrs[1], Path: "/webhooks/stripe"}, 1)
-	status, body, err := hook.Do([]byte(`{}`))
-	hook.Close()
-	if err != nil {
-		return fmt.Errorf("webhook probe: %w", err)
-	}
-	var eb struct {
-		Error struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	_ = json.Unmarshal(body, &eb)
-	r.webhookProbe = fmt.Sprintf("%d %s", status, eb.Error.Message)
-
 	n := r.vendors
-	if n == 0 || cfg.writes == 0 {
+	if n == 0 {
 		return nil
 	}
-	prefix := "scale-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
-	writes := loadgen.NewClient(loadgen.Target{Name: "usage", Addr: r.addrs[0], Path: "/v1/usage",
-		Body: func(i int) []byte {
-			return []byte(`{"vendor_id":"` + gen.VendorID((i*7919)%n) + `","metric":"orders","delta":1,"idempotency_key":"` +
-				prefix + strconv.Itoa(i) + `"}`)
-		}}, cfg.writeConc)
-	defer writes.Close()
-	wres, err := writes.Run(cfg.writeConc, cfg.writes, 0, 0)
-	if err != nil {
-		return fmt.Errorf("usage writes: %w", err)
+	if cfg.writes > 0 {
+		prefix := "scale-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+		writes := loadgen.NewClient(loadgen.Target{Name: "usage", Addr: r.addrs[0], Path: "/v1/usage",
+			Body: func(i int) []byte {
+				return []byte(`{"vendor_id":"` + gen.VendorID((i*7919)%n) + `","metric":"orders","delta":1,"idempotency_key":"` +
+					prefix + strconv.Itoa(i) + `"}`)
+			}}, cfg.writeConc)
+		wres, err := writes.Run(cfg.writeConc, cfg.writes, 0, 0)
+		writes.Close()
+		if err != nil {
+			return fmt.Errorf("usage writes: %w", err)
+		}
+		r.writeRPS, r.writeP50 = wres.RPS(), wres.Quantile(0.5)
+		log.Info("writes", "vendors", n, "rps", int(r.writeRPS))
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
-	r.writeRPS, r.writeP50 = wres.RPS(), wres.Quantile(0.5)
-	log.Info("writes", "vendors", n, "rps", int(r.writeRPS))
+	if cfg.hooks == 0 {
+		return nil
+	}
+	if r.hook, err = ingestWebhooks(fx, r.addrs[1], cfg.secret, n, cfg.hooks, cfg.hookConc, cfg.seed); err != nil {
+		return fmt.Errorf("%d vendors: %w", n, err)
+	}
+	log.Info("webhooks", "vendors", n, "events_per_s", int(r.hook.rate()), "p50_us", loadgen.Quantile(r.hook.latencies, 0.5).Microseconds(),
+		"outcomes", outcomeStr(r.hook.outcomes))
 	return ctx.Err()
 }

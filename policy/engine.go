@@ -1,7 +1,9 @@
 // Package policy evaluates tollgate's decisions with OPA: the default Rego policy is embedded
-// (policy/rego), a policy directory may add or replace files, and a decision cache serves
-// repeated questions whose facts have not changed. Every business rule lives in the Rego; this
-// package only builds the input document from facts and reads the answer back.
+// (policy/rego), a policy directory may add or replace files, the policy is compiled by OPA's
+// planner and its plan executed here (OPA's evaluator when a policy cannot be; plan.go), and a
+// decision cache serves repeated questions whose facts have not changed. Every business rule
+// lives in the Rego; this package only builds the input document from facts and reads the
+// answer back.
 package policy
 
 import (
@@ -64,8 +66,8 @@ type Options struct {
 	OnChange func(revision string)
 }
 
-// Engine implements tollgate.Evaluator with a prepared OPA query. It also implements
-// tollgate.ReadinessCheck ("policy").
+// Engine implements tollgate.Evaluator with a compiled plan per policy revision (or a prepared
+// OPA query). It also implements tollgate.ReadinessCheck ("policy").
 type Engine struct {
 	dir      string
 	poll     time.Duration

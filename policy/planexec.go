@@ -187,17 +187,12 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 				return 0, nil
 			}
 			r.stack[base+s.target] = ast.InternedTerm(n)
-		case sCall:
-			v, err := r.callStmt(base, s)
-			if err != nil {
-				return 0, err
+		case sCall, sCallBuiltin:
+			call := r.callStmt
+			if s.kind == sCallBuiltin {
+				call = r.builtin
 			}
-			if v == nil {
-				return 0, nil
-			}
-			r.stack[base+s.target] = v
-		case sCallBuiltin:
-			v, err := r.builtin(base, s)
+			v, err := call(base, s)
 			if err != nil {
 				return 0, err
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/tollgate-pdp/tollgate"
 )
@@ -263,5 +264,44 @@ q := {
 		if g, w := mustJSON(t, doc), mustJSON(t, rs[0].Expressions[0].Value); g != w {
 			t.Errorf("stale=%v:\n plan %s\n OPA  %s", stale, g, w)
 		}
+	}
+}
+
+// A plan the executor cannot carry out fails the evaluation with an error; it never panics the
+// process or yields an answer.
+func TestPlanExecutorFailsClosed(t *testing.T) {
+	block := func(stmts ...stmt) *planFunc {
+		return &planFunc{name: "f", params: []int{0, 1}, ret: 2, locals: 4, memo: 0,
+			blocks: []*planBlock{{stmts: append(stmts, stmt{kind: sAssign, a: operand{term: ast.BooleanTerm(true)}, target: 2})}}}
+	}
+	k, v := operand{term: ast.StringTerm("k")}, operand{term: ast.NullTerm()}
+	tests := []struct {
+		name    string
+		fn      *planFunc
+		wantErr string // "" = undefined without error
+	}{
+		{"insert into an undefined local", block(stmt{kind: sObjectInsert, a: k, b: v, target: 3}), "object insert into an undefined local"},
+		{"append to a number", block(stmt{kind: sAssign, a: operand{term: ast.IntNumberTerm(1)}, target: 3},
+			stmt{kind: sArrayAppend, a: v, target: 3}), "array append to number"},
+		{"add to an undefined local", block(stmt{kind: sSetAdd, a: v, target: 3}), "set add to an undefined local"},
+		{"a built-in given an undefined argument", block(stmt{kind: sCallBuiltin, name: "count",
+			builtin: topdown.GetBuiltin("count"), args: []operand{{local: 3}}, target: 3}), ""},
+		{"a built-in that panics", block(stmt{kind: sCallBuiltin, name: "boom", args: []operand{k}, target: 3,
+			builtin: func(topdown.BuiltinContext, []*ast.Term, func(*ast.Term) error) error { panic("boom") }}), "plan executor: boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &program{funcs: []*planFunc{tt.fn}, entries: map[string]*planFunc{"q": tt.fn}, consts: map[*ast.Term]bool{}}
+			got, err := p.eval(context.Background(), "q", ast.ObjectTerm(), ast.ObjectTerm())
+			if tt.wantErr == "" {
+				if err != nil || got != nil {
+					t.Fatalf("eval = %v, %v; want undefined", got, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || got != nil {
+				t.Fatalf("eval = %v, %v; want an error containing %q", got, err, tt.wantErr)
+			}
+		})
 	}
 }

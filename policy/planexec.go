@@ -59,13 +59,19 @@ var runPool = sync.Pool{New: func() any {
 
 // eval answers the query's rule for input and data (nil: undefined). An object answer may be
 // fields (toDecision reads them; materialize gives the ast.Object).
-func (p *program) eval(ctx context.Context, query string, input, data *ast.Term) (*ast.Term, error) {
+func (p *program) eval(ctx context.Context, query string, input, data *ast.Term) (answer *ast.Term, err error) {
 	fn := p.entries[query]
 	if fn == nil {
 		return nil, fmt.Errorf("no plan for %s", query)
 	}
 	r := runPool.Get().(*run)
 	defer r.release()
+	// A plan this executor misreads must fail the decision (closed), not the process.
+	defer func() {
+		if v := recover(); v != nil {
+			answer, err = nil, fmt.Errorf("plan executor: %v", v)
+		}
+	}()
 	r.ctx, r.prog = ctx, p
 	if n := len(p.funcs); cap(r.memo) < n {
 		r.memo, r.memoSet = make([]*ast.Term, n), make([]bool, n)
@@ -256,9 +262,9 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 			r.args = r.args[:start]
 		case sObjectInsert, sObjectInsertOnce:
 			t := r.owned(base, s.target)
-			obj, ok := t.Value.(ast.Object)
+			obj, ok := collection[ast.Object](t)
 			if !ok {
-				return 0, fmt.Errorf("object insert into %s", ast.ValueName(t.Value))
+				return 0, fmt.Errorf("object insert into %s", valueName(t))
 			}
 			k, v := materialize(r.get(base, s.a)), materialize(r.get(base, s.b))
 			if s.kind == sObjectInsertOnce {
@@ -270,16 +276,16 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 		case sArrayAppend:
 			// The array was made by this evaluation (sMakeArray), so its term is ours to update.
 			t := r.owned(base, s.target)
-			arr, ok := t.Value.(*ast.Array)
+			arr, ok := collection[*ast.Array](t)
 			if !ok {
-				return 0, fmt.Errorf("array append to %s", ast.ValueName(t.Value))
+				return 0, fmt.Errorf("array append to %s", valueName(t))
 			}
 			t.Value = arr.Append(materialize(r.get(base, s.a)))
 		case sSetAdd:
 			t := r.owned(base, s.target)
-			set, ok := t.Value.(ast.Set)
+			set, ok := collection[ast.Set](t)
 			if !ok {
-				return 0, fmt.Errorf("set add to %s", ast.ValueName(t.Value))
+				return 0, fmt.Errorf("set add to %s", valueName(t))
 			}
 			set.Add(materialize(r.get(base, s.a)))
 		case sNop:
@@ -293,6 +299,9 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 func (r *run) owned(base, l int) *ast.Term {
 	r.dots = [dotSlots]dotEntry{}
 	t := r.stack[base+l]
+	if t == nil {
+		return nil
+	}
 	if o, ok := t.Value.(*fields); ok {
 		// A literal built as fields becomes an object of its own to be modified.
 		t = ast.NewTerm(o.object().Copy())
@@ -302,6 +311,23 @@ func (r *run) owned(base, l int) *ast.Term {
 		r.stack[base+l] = t
 	}
 	return t
+}
+
+// collection is t's value as a C; false when t is undefined or holds something else.
+func collection[C ast.Value](t *ast.Term) (C, bool) {
+	var zero C
+	if t == nil {
+		return zero, false
+	}
+	c, ok := t.Value.(C)
+	return c, ok
+}
+
+func valueName(t *ast.Term) string {
+	if t == nil {
+		return "an undefined local"
+	}
+	return ast.ValueName(t.Value)
 }
 
 func (r *run) callStmt(base int, s *stmt) (*ast.Term, error) {
@@ -324,7 +350,14 @@ func (r *run) callStmt(base int, s *stmt) (*ast.Term, error) {
 func (r *run) builtin(base int, s *stmt) (*ast.Term, error) {
 	start := len(r.args)
 	for _, a := range s.args {
-		r.args = append(r.args, materialize(r.get(base, a)))
+		v := materialize(r.get(base, a))
+		if v == nil {
+			// An undefined argument leaves the call undefined (OPA never calls a built-in so).
+			clear(r.args[start:])
+			r.args = r.args[:start]
+			return nil, nil
+		}
+		r.args = append(r.args, v)
 	}
 	r.out = nil
 	err := s.builtin(topdown.BuiltinContext{Context: r.ctx}, r.args[start:len(r.args):len(r.args)], r.yield)

@@ -163,7 +163,8 @@ type stmt struct {
 	builtin topdown.BuiltinFunc
 	name    string // built-in name, for errors
 	args    []operand
-	keys    []*ast.Term // sLiteral of an object whose keys are all constant strings: the keys
+	keys    []*ast.Term  // sLiteral of an object whose keys are all constant strings: the keys
+	onKeys  keyedBuiltin // a built-in answered directly when its first argument is fields
 	blocks  []*planBlock
 	key     int // scan: key and value locals
 	value   int
@@ -575,6 +576,6 @@ func (c *converter) call(s *ir.CallStmt) (stmt, error) {
 	if bf == nil {
 		return stmt{}, fmt.Errorf("built-in %s unknown", s.Func)
 	}
-	st.kind, st.builtin = sCallBuiltin, bf
+	st.kind, st.builtin, st.onKeys = sCallBuiltin, bf, keyedBuiltins[s.Func]
 	return st, nil
 }

@@ -226,6 +226,14 @@ q := {
 	"input": input,
 	"add_on_codes": [a.code | some a in input.vendor.subscription.add_ons],
 	"first_add_on": input.vendor.subscription.add_ons[0],
+	"vendor_is_object": is_object(input.vendor),
+	"request_is_string": is_string(input.request),
+	"request_is_null": is_null(input.request),
+	"type": type_name(input.request),
+	"platform_or": object.get(input.request, "platform", "none"),
+	"missing_or": object.get(input.request, "missing", "default"),
+	"number_key": object.get(input.request, 1, "default"),
+	"usage_get": object.get(input.vendor.usage, "orders", 0),
 	"add_ons_equal": input.vendor.subscription.add_ons == [{"code": "extra_orders", "quantity": 2, "status": "active"}, {"code": "sms", "quantity": 1, "status": "cancelled"}],
 }`
 	p, err := buildPlan(context.Background(), sources{"t.rego": module}, "data.t.q")

@@ -323,6 +323,14 @@ func collection[C ast.Value](t *ast.Term) (C, bool) {
 	return c, ok
 }
 
+// valueOf is t's value, nil when t is undefined.
+func valueOf(t *ast.Term) ast.Value {
+	if t == nil {
+		return nil
+	}
+	return t.Value
+}
+
 func valueName(t *ast.Term) string {
 	if t == nil {
 		return "an undefined local"
@@ -348,6 +356,13 @@ func (r *run) callStmt(base int, s *stmt) (*ast.Term, error) {
 }
 
 func (r *run) builtin(base int, s *stmt) (*ast.Term, error) {
+	if s.onKeys != notKeyed {
+		if o, ok := valueOf(r.get(base, s.args[0])).(*fields); ok {
+			if v, ok := s.onKeys.answer(o, s.args[1:], func(a operand) *ast.Term { return r.get(base, a) }); ok {
+				return v, nil
+			}
+		}
+	}
 	start := len(r.args)
 	for _, a := range s.args {
 		v := materialize(r.get(base, a))

@@ -31,11 +31,16 @@ var (
 // planInput builds the input document of buildInput (the same keys and values) for the plan
 // executor.
 func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorInputs) *ast.Term {
+	// One allocation holds the input document's terms, fields and values: it is built on every
+	// uncached decision.
+	doc := &inputDoc{}
 	r := f.Request
-	req := &fields{keys: requestKeys, vals: []*ast.Term{
+	doc.reqVals = [...]*ast.Term{
 		str(string(r.VendorID)), str(r.Action), str(r.Platform), optInt(r.Count), optInt(r.CustomCount),
 		optInt(r.Quantity), str(r.Feature), optInt(r.Months), ast.InternedTerm(r.Custom),
-	}}
+	}
+	doc.req = fields{keys: requestKeys, vals: doc.reqVals[:]}
+	doc.reqTerm.Value = &doc.req
 	vendor := nullTerm
 	if v := f.Vendor; v != nil {
 		if vendors != nil {
@@ -44,12 +49,22 @@ func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorI
 			vendor = vendorFields(v, period)
 		}
 	}
-	in := &fields{keys: inputKeys, vals: []*ast.Term{ast.NewTerm(req), vendor, vendors.nowTerm(now)}}
+	doc.inVals = [...]*ast.Term{&doc.reqTerm, vendor, vendors.nowTerm(now), nil, nil}
+	doc.in = fields{keys: inputKeys, vals: doc.inVals[:len(inputKeys)]}
 	if f.Stale {
-		in.keys = staleKeys
-		in.vals = append(in.vals, ast.InternedTerm(true), str(f.StaleMode))
+		doc.inVals[3], doc.inVals[4] = ast.InternedTerm(true), str(f.StaleMode)
+		doc.in.keys, doc.in.vals = staleKeys, doc.inVals[:]
 	}
-	return ast.NewTerm(in)
+	doc.inTerm.Value = &doc.in
+	return &doc.inTerm
+}
+
+// inputDoc is planInput's document in one piece.
+type inputDoc struct {
+	inTerm, reqTerm ast.Term
+	in, req         fields
+	inVals          [5]*ast.Term // request, vendor, now, stale, stale_mode
+	reqVals         [9]*ast.Term
 }
 
 var (

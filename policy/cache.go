@@ -177,18 +177,6 @@ func nextBoundary(s *tollgate.Subscription, now, until time.Time) time.Time {
 	return until
 }
 
-// size is the number of cached decisions.
-func (c *decisionCache) size() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.m)
-		s.mu.RUnlock()
-	}
-	return n
-}
-
 // purge empties the cache; entries of the old generation could never be hit again, this only
 // returns their memory early.
 func (c *decisionCache) purge() {

@@ -223,7 +223,13 @@ func (e *Engine) build(ctx context.Context, src sources, cat *tollgate.Catalog) 
 	case st.data == nil:
 		st.planErr = fmt.Errorf("%w: no catalog document", errNoPlan)
 	default:
-		st.plan, st.planErr = planFor(ctx, src)
+		// The plan depends on the modules only: a catalog change (SetCatalog) keeps it, since
+		// building one costs ~100 ms (OPA's compile package hands it over as JSON).
+		if cur := e.state.Load(); cur != nil && cur.plan != nil && cur.modulesHash == mh {
+			st.plan = cur.plan
+		} else {
+			st.plan, st.planErr = planFor(ctx, src)
+		}
 	}
 	return st, nil
 }

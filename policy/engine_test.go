@@ -267,10 +267,16 @@ func TestSetCatalog(t *testing.T) {
 		t.Fatal("want denied before the catalog change")
 	}
 	rev := e.Revision()
+	plan := e.state.Load().plan
 	c := testCatalog()
 	c.Tiers[0].OrdersPerMonth = i64(150)
 	if err := e.SetCatalog(ctx, c); err != nil {
 		t.Fatal(err)
+	}
+	// The plan depends on the modules only, so a new catalog keeps it (and the decision below
+	// still sees the new catalog's limit).
+	if plan == nil || e.state.Load().plan != plan {
+		t.Fatal("a catalog change rebuilt the plan")
 	}
 	c.Tiers[0].OrdersPerMonth = i64(1) // the engine holds its own copy
 	if e.Revision() == rev || !strings.HasPrefix(e.Revision(), "p-") {

@@ -22,7 +22,7 @@ import (
 // already resolved at compile time. Executing it (planexec.go) does the same work as OPA's
 // evaluator minus that per-request bookkeeping, which is most of an uncached decision's cost
 // (BENCHMARKS.md, In-process decisions). The Rego stays the only statement of the rules: the
-// plan is generated from it on every compile, and tests hold the two evaluators to identical
+// plan is generated from it whenever the modules change, and tests hold the two evaluators to identical
 // answers.
 //
 // A policy the executor does not cover (a statement kind it does not implement, a built-in
@@ -71,7 +71,7 @@ func buildPlan(ctx context.Context, src sources, queries ...string) (*ir.Policy,
 // of the evaluation context (no clock, cache, network, tracer or print hook). A plan calling
 // any other keeps OPA's evaluator, which supplies that context.
 var pureBuiltins = map[string]bool{
-	"eq": true, "equal": true, "neq": true, "lt": true, "lte": true, "gt": true, "gte": true,
+	"equal": true, "neq": true, "lt": true, "lte": true, "gt": true, "gte": true,
 	"plus": true, "minus": true, "mul": true, "div": true, "rem": true, "abs": true,
 	"round": true, "ceil": true, "floor": true, "numbers.range": true, "to_number": true,
 	"count": true, "sum": true, "product": true, "max": true, "min": true, "sort": true,
@@ -99,7 +99,6 @@ type program struct {
 	consts  map[*ast.Term]bool
 	funcs   []*planFunc
 	entries map[string]*planFunc // query ("data.tollgate.decision") → its rule's function
-	frame   int                  // the largest frame, so a run sizes its stack once
 }
 
 type planFunc struct {
@@ -213,7 +212,6 @@ func newProgram(p *ir.Policy, queries ...string) (*program, error) {
 			pf.blocks = append(pf.blocks, cb)
 		}
 		pf.locals = c.maxLocal + 1
-		c.prog.frame = max(c.prog.frame, pf.locals)
 	}
 	for _, q := range queries {
 		fn, err := c.entry(q)

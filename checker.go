@@ -94,7 +94,7 @@ func (c *Checker) finish(f *Facts, d *Decision, started time.Time) {
 		}
 	}
 	if c.Noter != nil && f.Vendor != nil {
-		c.Noter.NoteCheck(f.Vendor, f.Request, d)
+		c.Noter.NoteCheck(f.Vendor, f.Request, d.Allow)
 	}
 	if c.Logger != nil && c.Logger.Sample(d.Allow) {
 		c.Logger.Log(c.logEntry(f, d, started))

@@ -51,5 +51,5 @@ type UsageReporter interface {
 // and should cost nothing when the facts are already known; what it records is eventually
 // durable (best effort), unlike ReportUsage.
 type CheckNoter interface {
-	NoteCheck(v *VendorState, req *CheckRequest, d *Decision)
+	NoteCheck(v *VendorState, req *CheckRequest, allowed bool)
 }

@@ -13,7 +13,10 @@ import (
 // cost. Rare shapes (explanations, invalid UTF-8) go through encoding/json.
 func appendDecision(b []byte, d *tollgate.Decision) ([]byte, error) {
 	if d.Explain != nil || !validStrings(d) {
-		out, err := json.Marshal(d)
+		// A copy goes to encoding/json: handing it d would move every caller's decision to
+		// the heap, on the common path too.
+		cp := *d
+		out, err := json.Marshal(&cp)
 		if err != nil {
 			return b, err
 		}

@@ -316,16 +316,16 @@ func TestNoteCheck(t *testing.T) {
 	v := mustVendor(t, s, "1")
 	rev := v.Revision
 	same := &tollgate.CheckRequest{VendorID: "1", Action: tollgate.ActionProductAdd, Count: ptr(int64(5))}
-	s.NoteCheck(v, same, &tollgate.Decision{Allow: true})
+	s.NoteCheck(v, same, true)
 	s.FlushNoted(ctx)
 	if got := mustVendor(t, s, "1").Revision; got != rev {
 		t.Fatalf("an unchanged count bumped the revision %d -> %d", rev, got)
 	}
-	s.NoteCheck(v, &tollgate.CheckRequest{VendorID: "1", Action: tollgate.ActionProductAdd, Count: ptr(int64(6))}, &tollgate.Decision{Allow: true})
-	s.NoteCheck(v, &tollgate.CheckRequest{VendorID: "1", Action: tollgate.ActionProductAdd, Count: ptr(int64(7))}, &tollgate.Decision{Allow: true})
-	s.NoteCheck(v, &tollgate.CheckRequest{VendorID: "1", Action: tollgate.ActionFeatureUse, Feature: "invoice_lu"}, &tollgate.Decision{Allow: true})
-	s.NoteCheck(v, &tollgate.CheckRequest{VendorID: "1", Action: tollgate.ActionFeatureUse, Feature: "api_access"}, &tollgate.Decision{Allow: false})
-	s.NoteCheck(v, &tollgate.CheckRequest{VendorID: "1", Action: tollgate.ActionFeatureUse, Feature: "customer_view"}, &tollgate.Decision{Allow: true})
+	s.NoteCheck(v, &tollgate.CheckRequest{VendorID: "1", Action: tollgate.ActionProductAdd, Count: ptr(int64(6))}, true)
+	s.NoteCheck(v, &tollgate.CheckRequest{VendorID: "1", Action: tollgate.ActionProductAdd, Count: ptr(int64(7))}, true)
+	s.NoteCheck(v, &tollgate.CheckRequest{VendorID: "1", Action: tollgate.ActionFeatureUse, Feature: "invoice_lu"}, true)
+	s.NoteCheck(v, &tollgate.CheckRequest{VendorID: "1", Action: tollgate.ActionFeatureUse, Feature: "api_access"}, false)
+	s.NoteCheck(v, &tollgate.CheckRequest{VendorID: "1", Action: tollgate.ActionFeatureUse, Feature: "customer_view"}, true)
 	s.FlushNoted(ctx)
 	got := mustVendor(t, s, "1")
 	if got.Revision != rev+1 || *got.Usage.Products != 7 || fmt.Sprint(got.Usage.FeaturesUsed) != "[customer_view invoice_lu]" {

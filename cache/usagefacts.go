@@ -108,7 +108,7 @@ func (s *Store) runNoted() {
 }
 
 // NoteCheck implements tollgate.CheckNoter. It never blocks on the store.
-func (s *Store) NoteCheck(v *tollgate.VendorState, req *tollgate.CheckRequest, d *tollgate.Decision) {
+func (s *Store) NoteCheck(v *tollgate.VendorState, req *tollgate.CheckRequest, allowed bool) {
 	var counts [4]int64
 	var has [4]bool
 	note := func(i int, p *int64) {
@@ -130,7 +130,7 @@ func (s *Store) NoteCheck(v *tollgate.VendorState, req *tollgate.CheckRequest, d
 		note(nCMSCustom, req.CustomCount)
 	}
 	feature := ""
-	if req.Action == tollgate.ActionFeatureUse && d.Allow && req.Feature != "" {
+	if req.Action == tollgate.ActionFeatureUse && allowed && req.Feature != "" {
 		if _, found := slices.BinarySearch(v.Usage.FeaturesUsed, req.Feature); !found {
 			feature = req.Feature
 		}

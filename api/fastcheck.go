@@ -22,7 +22,7 @@ func decodeCheckFast(b []byte, r *tollgate.CheckRequest) bool {
 		return skipWS(b, i+1) == len(b)
 	}
 	for {
-		key, next, ok := plainString(b, i)
+		key, next, ok := plainBytes(b, i)
 		if !ok {
 			return false
 		}
@@ -34,10 +34,12 @@ func decodeCheckFast(b []byte, r *tollgate.CheckRequest) bool {
 		if i >= len(b) {
 			return false
 		}
-		switch key {
+		// A string(bytes) switch and the constant action names below allocate nothing: only the
+		// values kept in the request are copied out of the body.
+		switch string(key) {
 		case "vendor_id":
 			if b[i] == '"' {
-				s, n, ok := plainString(b, i)
+				s, n, ok := plainBytes(b, i)
 				if !ok {
 					return false
 				}
@@ -50,19 +52,19 @@ func decodeCheckFast(b []byte, r *tollgate.CheckRequest) bool {
 				r.VendorID, i = tollgate.VendorID(strconv.FormatInt(v, 10)), n
 			}
 		case "action", "platform", "feature", "idempotency_key":
-			s, n, ok := plainString(b, i)
+			v, n, ok := plainBytes(b, i)
 			if !ok {
 				return false
 			}
-			switch key {
+			switch string(key) {
 			case "action":
-				r.Action = s
+				r.Action = actionName(v)
 			case "platform":
-				r.Platform = s
+				r.Platform = string(v)
 			case "feature":
-				r.Feature = s
+				r.Feature = string(v)
 			default:
-				r.IdempotencyKey = s
+				r.IdempotencyKey = string(v)
 			}
 			i = n
 		case "count", "custom_count", "quantity", "months":
@@ -72,7 +74,7 @@ func decodeCheckFast(b []byte, r *tollgate.CheckRequest) bool {
 			}
 			p := new(int64)
 			*p = v
-			switch key {
+			switch string(key) {
 			case "count":
 				r.Count = p
 			case "custom_count":
@@ -93,7 +95,7 @@ func decodeCheckFast(b []byte, r *tollgate.CheckRequest) bool {
 			default:
 				return false
 			}
-			switch key {
+			switch string(key) {
 			case "custom":
 				r.Custom = v
 			case "consume":
@@ -130,10 +132,11 @@ func hasPrefixAt(b []byte, i int, p string) bool {
 	return len(b)-i >= len(p) && string(b[i:i+len(p)]) == p
 }
 
-// plainString reads a string without escapes or control characters, in valid UTF-8.
-func plainString(b []byte, i int) (string, int, bool) {
+// plainBytes reads a string without escapes or control characters, in valid UTF-8, and
+// returns its bytes (still in b).
+func plainBytes(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '"' {
-		return "", i, false
+		return nil, i, false
 	}
 	ascii := true
 	for j := i + 1; j < len(b); j++ {
@@ -142,16 +145,36 @@ func plainString(b []byte, i int) (string, int, bool) {
 		case c == '"':
 			s := b[i+1 : j]
 			if !ascii && !utf8.Valid(s) {
-				return "", i, false
+				return nil, i, false
 			}
-			return string(s), j + 1, true
+			return s, j + 1, true
 		case c == '\\' || c < 0x20:
-			return "", i, false
+			return nil, i, false
 		case c >= utf8.RuneSelf:
 			ascii = false
 		}
 	}
-	return "", i, false
+	return nil, i, false
+}
+
+// actionName is the action in b, as the shared constant when it is one of the default
+// policy's actions (most requests), so decoding it allocates nothing.
+func actionName(b []byte) string {
+	switch string(b) {
+	case tollgate.ActionOrderCreate:
+		return tollgate.ActionOrderCreate
+	case tollgate.ActionProductAdd:
+		return tollgate.ActionProductAdd
+	case tollgate.ActionFeatureUse:
+		return tollgate.ActionFeatureUse
+	case tollgate.ActionTeamMemberAdd:
+		return tollgate.ActionTeamMemberAdd
+	case tollgate.ActionCMSPageCreate:
+		return tollgate.ActionCMSPageCreate
+	case tollgate.ActionOrderHistoryView:
+		return tollgate.ActionOrderHistoryView
+	}
+	return string(b)
 }
 
 // integer reads an optionally negative decimal integer in the int64 range, in JSON's grammar

@@ -50,8 +50,9 @@ var (
 	kStaleMode         = ast.StringTerm("stale_mode")
 	kFeaturesUsed      = ast.StringTerm("features_used")
 
-	nullTerm       = ast.NullTerm()
-	emptyArrayTerm = ast.ArrayTerm()
+	nullTerm        = ast.NullTerm()
+	emptyStringTerm = ast.StringTerm("")
+	emptyArrayTerm  = ast.ArrayTerm()
 )
 
 // buildInput builds the input document (see README.md) straight as an AST value: converting a Go

@@ -35,20 +35,23 @@ func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorI
 	// uncached decision.
 	doc := &inputDoc{}
 	r := f.Request
-	doc.reqVals = [...]*ast.Term{
-		str(string(r.VendorID)), str(r.Action), str(r.Platform), optInt(r.Count), optInt(r.CustomCount),
-		optInt(r.Quantity), str(r.Feature), optInt(r.Months), ast.InternedTerm(r.Custom),
-	}
-	doc.req = fields{keys: requestKeys, vals: doc.reqVals[:]}
-	doc.reqTerm.Value = &doc.req
-	vendor := nullTerm
+	vendor, id := nullTerm, (*ast.Term)(nil)
 	if v := f.Vendor; v != nil {
 		if vendors != nil {
-			vendor = vendors.get(v, period)
+			vendor, id = vendors.get(v, period)
 		} else {
 			vendor = vendorFields(v, period)
 		}
 	}
+	if id == nil || string(r.VendorID) != f.Vendor.Subscription.VendorID {
+		id = ast.StringTerm(string(r.VendorID))
+	}
+	doc.reqVals = [...]*ast.Term{
+		id, vendors.word(r.Action), vendors.word(r.Platform), optInt(r.Count), optInt(r.CustomCount),
+		optInt(r.Quantity), vendors.word(r.Feature), optInt(r.Months), ast.InternedTerm(r.Custom),
+	}
+	doc.req = fields{keys: requestKeys, vals: doc.reqVals[:]}
+	doc.reqTerm.Value = &doc.req
 	doc.inVals = [...]*ast.Term{&doc.reqTerm, vendor, vendors.nowTerm(now), nil, nil}
 	doc.in = fields{keys: inputKeys, vals: doc.inVals[:len(inputKeys)]}
 	if f.Stale {

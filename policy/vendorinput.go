@@ -2,6 +2,7 @@ package policy
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,34 @@ type vendorInputs struct {
 	// now is input.now of the latest second asked for: a number term costs three allocations,
 	// and every decision in a second shares it.
 	now atomic.Pointer[nowTerm]
+	// words holds the terms of request strings seen before (actions, features, platforms: a
+	// small vocabulary), so a request's strings cost no allocation. Bounded: past maxWords,
+	// new strings get a new term each time.
+	words  sync.Map // string -> *ast.Term
+	nWords atomic.Int32
+}
+
+const maxWords = 4096
+
+// word is the term of a request string.
+func (c *vendorInputs) word(s string) *ast.Term {
+	if s == "" {
+		return emptyStringTerm
+	}
+	if c == nil {
+		return ast.StringTerm(s)
+	}
+	if t, ok := c.words.Load(s); ok {
+		return t.(*ast.Term)
+	}
+	t := ast.StringTerm(s)
+	if c.nWords.Load() < maxWords {
+		// The request's strings may share a pooled buffer's memory: the key is a copy.
+		if _, loaded := c.words.LoadOrStore(strings.Clone(s), t); !loaded {
+			c.nWords.Add(1)
+		}
+	}
+	return t
 }
 
 type nowTerm struct {
@@ -53,6 +82,7 @@ type vendorInputEntry struct {
 	v      *tollgate.VendorState
 	period string
 	t      *ast.Term
+	id     *ast.Term // input.request.vendor_id of this vendor's checks
 }
 
 type vendorInputShard struct {
@@ -68,25 +98,31 @@ func newVendorInputs(size int) *vendorInputs {
 	return c
 }
 
-// get returns the vendor object for the snapshot, building it on a miss.
-func (c *vendorInputs) get(v *tollgate.VendorState, period string) *ast.Term {
-	id := v.Subscription.VendorID
-	s := &c.shards[maphash.String(c.seed, id)%vendorInputShards]
+// get returns the vendor object for the snapshot and the vendor's id as a term, building
+// them on a miss.
+func (c *vendorInputs) get(v *tollgate.VendorState, period string) (vendor, id *ast.Term) {
+	vid := v.Subscription.VendorID
+	s := &c.shards[maphash.String(c.seed, vid)%vendorInputShards]
 	s.mu.RLock()
-	e, ok := s.m[id]
+	e, ok := s.m[vid]
 	s.mu.RUnlock()
 	if ok && e.v == v && e.period == period {
-		return e.t
+		return e.t, e.id
+	}
+	if ok {
+		id = e.id
+	} else {
+		id = ast.StringTerm(vid)
 	}
 	t := vendorFields(v, period)
 	s.mu.Lock()
-	if _, exists := s.m[id]; !exists && len(s.m) >= c.perShard {
+	if _, exists := s.m[vid]; !exists && len(s.m) >= c.perShard {
 		for old := range s.m {
 			delete(s.m, old)
 			break
 		}
 	}
-	s.m[id] = vendorInputEntry{v: v, period: period, t: t}
+	s.m[vid] = vendorInputEntry{v: v, period: period, t: t, id: id}
 	s.mu.Unlock()
-	return t
+	return t, id
 }

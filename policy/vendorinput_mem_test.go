@@ -20,9 +20,12 @@ func TestVendorInputsKeepOneEntryPerVendor(t *testing.T) {
 	for i := 0; i < 3000; i++ {
 		v := &tollgate.VendorState{Subscription: tollgate.Subscription{VendorID: fmt.Sprint("v", i%3), Tier: "business",
 			Status: tollgate.StatusActive, PeriodStart: &start}, Revision: uint64(i)}
-		t1 := c.get(v, "p")
-		if t2 := c.get(v, "p"); t1 != t2 {
+		t1, id1 := c.get(v, "p")
+		if t2, id2 := c.get(v, "p"); t1 != t2 || id1 != id2 {
 			t.Fatal("the same snapshot was rebuilt")
+		}
+		if got := id1.Value.(ast.String); string(got) != v.Subscription.VendorID {
+			t.Fatalf("vendor id term %v, want %q", got, v.Subscription.VendorID)
 		}
 	}
 	n := 0
@@ -48,5 +51,32 @@ func TestNowTermPerSecond(t *testing.T) {
 	var none *vendorInputs
 	if !none.nowTerm(testNow).Equal(a) {
 		t.Fatal("without a cache, now is still the time")
+	}
+}
+
+// TestWordsAreSharedAndBounded: a request string seen before costs no new term, and the table
+// stops growing at maxWords (past it, strings still get a correct term, just a new one).
+func TestWordsAreSharedAndBounded(t *testing.T) {
+	c := newVendorInputs(16)
+	buf := []byte("feature_x")
+	first := c.word(string(buf))
+	buf[0] = 'F' // the table must not keep the caller's memory
+	if again := c.word("feature_x"); again != first || string(again.Value.(ast.String)) != "feature_x" {
+		t.Fatalf("second lookup = %v (%p), want the first term %v (%p)", again, again, first, first)
+	}
+	if got := c.word(""); got != emptyStringTerm {
+		t.Fatalf(`word("") = %v, want the shared empty string`, got)
+	}
+	for i := 0; i < maxWords+100; i++ {
+		w := fmt.Sprint("w", i)
+		if got := c.word(w); string(got.Value.(ast.String)) != w {
+			t.Fatalf("word(%q) = %v", w, got)
+		}
+	}
+	if n := c.nWords.Load(); n != maxWords {
+		t.Fatalf("table holds %d words, want the bound %d", n, maxWords)
+	}
+	if a, b := c.word("w5000"), c.word("w5000"); a == b || !a.Equal(b) {
+		t.Fatal("a word past the bound must get an equal, new term")
 	}
 }

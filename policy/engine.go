@@ -35,8 +35,9 @@ const (
 	EvaluatorTopdown = "topdown"
 )
 
-// DefaultCacheSize is the decision cache's capacity when Options.CacheSize is 0.
-const DefaultCacheSize = 1 << 16
+// DefaultCacheSize is the decision cache's capacity when Options.CacheSize is 0: a table of
+// 8 MiB, allocated up front (policy/README.md#decision-cache).
+const DefaultCacheSize = 1 << 15
 
 // Options configure an Engine.
 type Options struct {
@@ -291,7 +292,7 @@ func (e *Engine) CacheStats() (hits, misses uint64) {
 	if e.cache == nil {
 		return 0, 0
 	}
-	return e.cache.hits.Load(), e.cache.misses.Load()
+	return e.cache.stats()
 }
 
 // SetCatalog recompiles the policy against a new catalog (e.g. after Stripe product events)

@@ -39,6 +39,9 @@ const (
 // 8 MiB, allocated up front (policy/README.md#decision-cache).
 const DefaultCacheSize = 1 << 15
 
+// vendorInputsSize bounds the input.vendor objects kept between decisions (one per vendor).
+const vendorInputsSize = 1 << 16
+
 // Options configure an Engine.
 type Options struct {
 	// Catalog is put at data.catalog; nil means tollgate.DefaultCatalog().
@@ -157,7 +160,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		size = DefaultCacheSize
 	}
 	e.cache = newDecisionCache(opts.CacheTTL, size)
-	e.vendors = newVendorInputs(size)
+	e.vendors = newVendorInputs(vendorInputsSize)
 	cat := opts.Catalog
 	if cat == nil {
 		cat = tollgate.DefaultCatalog()

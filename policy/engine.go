@@ -358,7 +358,9 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 	var d tollgate.Decision
 	var err error
 	if st.plan != nil {
-		d, err = st.evalPlan(ctx, name, planInput(f, now, period, e.vendors))
+		doc := planInput(f, now, period, e.vendors)
+		d, err = st.evalPlan(ctx, name, doc.term())
+		e.vendors.release(doc)
 	} else {
 		d, err = st.eval(ctx, query, name, input)
 	}

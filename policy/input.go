@@ -60,7 +60,7 @@ var (
 // document as ast.Objects, for OPA's evaluator and explanations.
 // vendors, when not nil, supplies input.vendor objects built earlier for the same snapshot.
 func buildInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorInputs) ast.Object {
-	return materialize(planInput(f, now, period, vendors)).Value.(ast.Object)
+	return materialize(planInput(f, now, period, vendors).term()).Value.(ast.Object)
 }
 
 func str(s string) *ast.Term { return ast.InternedTerm(s) }

@@ -253,7 +253,7 @@ q := {
 		v.Subscription.AddOns = []tollgate.SubscriptionAddOn{{Code: "extra_orders", Quantity: 2, Status: "active"}, {Code: "sms", Quantity: 1, Status: "cancelled"}}
 		f := facts(v, tollgate.CheckRequest{Action: tollgate.ActionOrderCreate, Quantity: i64(2)})
 		f.Stale, f.StaleMode = stale, "deny"
-		got, err := prog.eval(context.Background(), "data.t.q", planInput(f, testNow, f.Period, nil), ast.ObjectTerm())
+		got, err := prog.eval(context.Background(), "data.t.q", planInput(f, testNow, f.Period, nil).term(), ast.ObjectTerm())
 		if err != nil || got == nil {
 			t.Fatalf("plan: %v, %v", got, err)
 		}

@@ -29,11 +29,12 @@ var (
 )
 
 // planInput builds the input document of buildInput (the same keys and values) for the plan
-// executor.
-func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorInputs) *ast.Term {
-	// One allocation holds the input document's terms, fields and values: it is built on every
-	// uncached decision.
-	doc := &inputDoc{}
+// executor; doc.term() is input. Give it back with vendors.release once the evaluation's
+// answer has been converted.
+func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorInputs) *inputDoc {
+	// One piece holds the input document's terms, fields and values: it is built on every
+	// uncached decision, from a pool.
+	doc := vendors.doc()
 	r := f.Request
 	vendor, id := nullTerm, (*ast.Term)(nil)
 	if v := f.Vendor; v != nil {
@@ -59,8 +60,11 @@ func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorI
 		doc.in.keys, doc.in.vals = staleKeys, doc.inVals[:]
 	}
 	doc.inTerm.Value = &doc.in
-	return &doc.inTerm
+	return doc
 }
+
+// term is the input document.
+func (doc *inputDoc) term() *ast.Term { return &doc.inTerm }
 
 // inputDoc is planInput's document in one piece.
 type inputDoc struct {

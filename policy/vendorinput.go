@@ -34,6 +34,28 @@ type vendorInputs struct {
 	// new strings get a new term each time.
 	words  sync.Map // string -> *ast.Term
 	nWords atomic.Int32
+	// docs recycles planInput's documents: nothing refers to one after its evaluation's
+	// answer has been converted to a Decision (the executor's stack and memo are cleared, and
+	// a Decision holds Go values only).
+	docs sync.Pool
+}
+
+// doc is an empty input document, reused when c has one (c may be nil).
+func (c *vendorInputs) doc() *inputDoc {
+	if c != nil {
+		if d, ok := c.docs.Get().(*inputDoc); ok {
+			*d = inputDoc{}
+			return d
+		}
+	}
+	return &inputDoc{}
+}
+
+// release gives back a document of doc once nothing refers to it.
+func (c *vendorInputs) release(d *inputDoc) {
+	if c != nil {
+		c.docs.Put(d)
+	}
 }
 
 const maxWords = 4096

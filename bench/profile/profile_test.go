@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -194,11 +195,15 @@ func BenchmarkHTTPCheck(b *testing.B) { benchHTTP(b, time.Second, 2) }
 // BenchmarkHTTPCheckUncached: the same without the decision cache.
 func BenchmarkHTTPCheckUncached(b *testing.B) { benchHTTP(b, 0, 2) }
 
-// TestDecideCostByKind logs the mean uncached Decide time per request kind and decision code
-// (go test -run CostByKind -v): which paths of the policy cost what.
-func TestDecideCostByKind(t *testing.T) {
-	skipUnlessMeasuring(t)
-	e := newEnvT(t, 0)
+// BenchmarkDecideCostByKind measures the mean uncached Decide time per request kind and
+// decision code: which paths of the policy cost what. One iteration decides the first 5,000
+// requests of the mix three times and times the last two rounds (the first warms up); the means
+// cover all iterations. It reports one metric per kind and code ("order.create→ok-ns") and logs
+// the table with the sample counts:
+//
+//	go test -run '^$' -bench DecideCostByKind ./bench/profile
+func BenchmarkDecideCostByKind(b *testing.B) {
+	e := newEnv(b, 0)
 	ctx := context.Background()
 	now := time.Now()
 	type acc struct {
@@ -206,28 +211,30 @@ func TestDecideCostByKind(t *testing.T) {
 		tot time.Duration
 	}
 	by := map[string]*acc{}
-	for round := 0; round < 3; round++ {
-		for i := range e.parsed[:5000] {
-			f := tollgate.Facts{Request: &e.parsed[i], Now: now}
-			if v, ok := e.store.Vendor(string(e.parsed[i].VendorID)); ok {
-				f.Vendor = v
-				f.Period = tollgate.PeriodKey(&v.Subscription, now)
+	for b.Loop() {
+		for round := 0; round < 3; round++ {
+			for i := range e.parsed[:5000] {
+				f := tollgate.Facts{Request: &e.parsed[i], Now: now}
+				if v, ok := e.store.Vendor(string(e.parsed[i].VendorID)); ok {
+					f.Vendor = v
+					f.Period = tollgate.PeriodKey(&v.Subscription, now)
+				}
+				t0 := time.Now()
+				d, err := e.engine.Decide(ctx, &f)
+				el := time.Since(t0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if round == 0 {
+					continue
+				}
+				k := e.reqs[i].Kind() + "→" + d.Code
+				if by[k] == nil {
+					by[k] = &acc{}
+				}
+				by[k].n++
+				by[k].tot += el
 			}
-			t0 := time.Now()
-			d, err := e.engine.Decide(ctx, &f)
-			el := time.Since(t0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if round == 0 {
-				continue
-			}
-			k := e.reqs[i].Kind() + " → " + d.Code
-			if by[k] == nil {
-				by[k] = &acc{}
-			}
-			by[k].n++
-			by[k].tot += el
 		}
 	}
 	keys := make([]string, 0, len(by))
@@ -236,45 +243,54 @@ func TestDecideCostByKind(t *testing.T) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		t.Logf("%-40s n=%5d mean=%v", k, by[k].n, by[k].tot/time.Duration(by[k].n))
+		mean := by[k].tot / time.Duration(by[k].n)
+		b.ReportMetric(float64(mean.Nanoseconds()), metricUnit(k+"-ns"))
+		b.Logf("%-40s n=%6d mean=%v", k, by[k].n, mean)
 	}
 }
 
-// TestCacheKeySpace counts, over the benchmark mix, the distinct keys of the decision cache as
-// keyed today (vendor id + revision + request) and as it could be keyed by facts (the input
-// document without vendor_id and revision, which the default policy does not read): the second
-// bounds the hit ratio a facts-keyed cache would reach on a mix of many vendors.
-func TestCacheKeySpace(t *testing.T) {
-	skipUnlessMeasuring(t)
-	e := newEnvT(t, 0)
+// metricUnit makes s usable as a b.ReportMetric unit, which must not contain white space.
+func metricUnit(s string) string { return strings.Join(strings.Fields(s), "_") }
+
+// BenchmarkCacheKeySpace counts, over the benchmark mix, the distinct keys of the decision
+// cache as keyed today (vendor id + revision + request) and as it could be keyed by facts (the
+// input document without vendor_id and revision, which the default policy does not read): the
+// second bounds the hit ratio a facts-keyed cache would reach on a mix of many vendors. One
+// iteration counts the whole mix; the figures are the same in every iteration, so one is
+// enough:
+//
+//	go test -run '^$' -bench CacheKeySpace -benchtime 1x ./bench/profile
+func BenchmarkCacheKeySpace(b *testing.B) {
+	e := newEnv(b, 0)
 	now := time.Now()
-	byVendor, byFacts := map[string]int{}, map[string]int{}
-	for i, r := range e.reqs {
-		req := e.parsed[i]
-		k := string(req.VendorID) + "|" + string(r.Tollgate)
-		req.VendorID = ""
-		rb, _ := json.Marshal(req)
-		fk := string(rb)
-		if v, ok := e.store.Vendor(r.VendorID); ok {
-			doc := gen.VendorDoc(v, now)
-			delete(doc, "revision")
-			vb, _ := json.Marshal(doc)
-			fk += "|" + string(vb)
+	var byVendor, byFacts map[string]int
+	for b.Loop() {
+		byVendor, byFacts = map[string]int{}, map[string]int{}
+		for i, r := range e.reqs {
+			req := e.parsed[i]
+			k := string(req.VendorID) + "|" + string(r.Tollgate)
+			req.VendorID = ""
+			rb, _ := json.Marshal(req)
+			fk := string(rb)
+			if v, ok := e.store.Vendor(r.VendorID); ok {
+				doc := gen.VendorDoc(v, now)
+				delete(doc, "revision")
+				vb, _ := json.Marshal(doc)
+				fk += "|" + string(vb)
+			}
+			byVendor[k]++
+			byFacts[fk]++
 		}
-		byVendor[k]++
-		byFacts[fk]++
 	}
 	n := len(e.reqs)
-	t.Logf("%d requests: %d distinct vendor-keyed entries (max hit ratio %.1f%%), %d distinct facts-keyed entries (max hit ratio %.1f%%)",
-		n, len(byVendor), 100*float64(n-len(byVendor))/float64(n), len(byFacts), 100*float64(n-len(byFacts))/float64(n))
-}
-
-// skipUnlessMeasuring keeps the measurement tests out of `go test ./...` (make test runs with
-// -race): set TOLLGATE_BENCH_MEASURE=1 to run them.
-func skipUnlessMeasuring(t *testing.T) {
-	if os.Getenv("TOLLGATE_BENCH_MEASURE") == "" {
-		t.Skip("measurement; set TOLLGATE_BENCH_MEASURE=1")
-	}
+	vendorHit := 100 * float64(n-len(byVendor)) / float64(n)
+	factsHit := 100 * float64(n-len(byFacts)) / float64(n)
+	b.ReportMetric(float64(len(byVendor)), "vendor-keyed-keys")
+	b.ReportMetric(vendorHit, "vendor-keyed-max-hit-%")
+	b.ReportMetric(float64(len(byFacts)), "facts-keyed-keys")
+	b.ReportMetric(factsHit, "facts-keyed-max-hit-%")
+	b.Logf("%d requests: %d distinct vendor-keyed entries (max hit ratio %.1f%%), %d distinct facts-keyed entries (max hit ratio %.1f%%)",
+		n, len(byVendor), vendorHit, len(byFacts), factsHit)
 }
 
 // bigStore generates TOLLGATE_BENCH_VENDORS (default 200,000) vendors into a store file kept in
@@ -347,31 +363,50 @@ func BenchmarkStoreOpen(b *testing.B) {
 	}
 }
 
-// TestStoreHeapPerVendor reports the live heap per vendor after Open (after a full GC), and
-// what the Go runtime holds beyond it (the gap to resident memory).
-func TestStoreHeapPerVendor(t *testing.T) {
-	skipUnlessMeasuring(t)
-	path, n := bigStore(t)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	st, err := cache.Open(context.Background(), cache.Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
+// BenchmarkStoreHeapPerVendor measures the live heap per vendor after cache.Open of the
+// bigStore population (after a full GC), and what the Go runtime holds beyond it (the gap to
+// resident memory). It reports heap-B/vendor (live heap after the GC) and, from before that GC,
+// inuse-B/vendor (heap in use), alloc-B/vendor (allocated during Open) and sys-B/vendor (heap
+// the runtime has mapped). Each iteration opens the store again; the figures are the first
+// iteration's, as later ones reuse the heap the runtime already mapped and show no sys growth.
+// Run it alone and twice: the figures are only meaningful when nothing else ran in the process
+// and the store file already exists (the run that generates it leaves heap of its own behind):
+//
+//	TOLLGATE_BENCH_VENDORS=1000000 go test -run '^$' -bench StoreHeapPerVendor -benchtime 1x -timeout 15m ./bench/profile
+func BenchmarkStoreHeapPerVendor(b *testing.B) {
+	path, n := bigStore(b)
+	var live, inuse, alloc, sys float64
+	for i := 0; b.Loop(); i++ {
+		var before, peak, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		st, err := cache.Open(context.Background(), cache.Options{Path: path})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.ReadMemStats(&peak)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if i == 0 {
+			live = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+			inuse = float64(int64(peak.HeapInuse)-int64(before.HeapInuse)) / float64(n)
+			alloc = float64(peak.TotalAlloc-before.TotalAlloc) / float64(n)
+			sys = float64(int64(after.HeapSys)-int64(before.HeapSys)) / float64(n)
+		}
+		if st.VendorCount() != n { // also keeps st live through the GC above
+			b.Fatalf("%d vendors, want %d", st.VendorCount(), n)
+		}
+		st.Close()
 	}
-	defer st.Close()
-	var peak runtime.MemStats
-	runtime.ReadMemStats(&peak)
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	live := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("%d vendors: live heap %.0f B/vendor after GC; before that GC: heap in use %.0f B/vendor, total allocated during Open %.0f B/vendor; heap sys %.0f B/vendor (what the runtime has mapped)",
-		n, float64(live)/float64(n), float64(int64(peak.HeapInuse)-int64(before.HeapInuse))/float64(n),
-		float64(peak.TotalAlloc-before.TotalAlloc)/float64(n), float64(after.HeapSys-before.HeapSys)/float64(n))
-	var v *tollgate.VendorState
-	st.ForEachVendor(func(s *tollgate.VendorState) bool { v = s; return false })
-	t.Logf("VendorState struct: %d B (Subscription %d B, Usage %d B) plus its strings, *time.Time and *int64 fields, Usage.Periods backing array and the map entry",
-		unsafe.Sizeof(*v), unsafe.Sizeof(v.Subscription), unsafe.Sizeof(v.Usage))
+	b.ReportMetric(live, "heap-B/vendor")
+	b.ReportMetric(inuse, "inuse-B/vendor")
+	b.ReportMetric(alloc, "alloc-B/vendor")
+	b.ReportMetric(sys, "sys-B/vendor")
+	b.Logf("%d vendors: live heap %.0f B/vendor after GC; before that GC: heap in use %.0f B/vendor, total allocated during Open %.0f B/vendor; heap sys %.0f B/vendor (what the runtime has mapped)",
+		n, live, inuse, alloc, sys)
+	var v tollgate.VendorState
+	b.Logf("VendorState struct: %d B (Subscription %d B, Usage %d B) plus its strings, *time.Time and *int64 fields, Usage.Periods backing array and the map entry",
+		unsafe.Sizeof(v), unsafe.Sizeof(v.Subscription), unsafe.Sizeof(v.Usage))
 }
 
 // cpuClock measures the process's CPU time (user + system, all threads, GC included). On a

@@ -71,7 +71,7 @@ func main() {
 	flag.IntVar(&cfg.requestsC1, "requests-c1", 20_000, "requests per measured run at concurrency 1")
 	flag.IntVar(&cfg.requests, "requests", 50_000, "requests per measured run at concurrency > 1")
 	flag.IntVar(&cfg.warmup, "warmup", 3_000, "unmeasured requests before each measured run")
-	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds; each round runs every server at every concurrency")
+	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds; each round runs every server at every concurrency")
 	flag.IntVar(&cfg.sample, "verify", 500, "requests whose decisions must be identical on OPA and tollgate")
 	flag.BoolVar(&cfg.uncached, "uncached", true, "also run tollgate with --decision-cache-ttl 0")
 	flag.StringVar(&cfg.out, "out", "bench/results/compare.md", "markdown output file")

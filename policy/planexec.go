@@ -45,11 +45,17 @@ type run struct {
 	// evaluation. Direct-mapped by source and key pointer; cleared when this evaluation
 	// modifies a collection (which could be a cached source).
 	dots [dotSlots]dotEntry
+	// dotGen is the generation of dots' valid entries: forgetting them all is one increment,
+	// not a 2 KiB clear per evaluation and per collection change.
+	dotGen uint64
 }
 
 const dotSlots = 64
 
-type dotEntry struct{ src, key, val *ast.Term }
+type dotEntry struct {
+	src, key, val *ast.Term
+	gen           uint64
+}
 
 var runPool = sync.Pool{New: func() any {
 	r := &run{}
@@ -86,7 +92,7 @@ func (r *run) release() {
 	clear(r.memo)
 	clear(r.memoSet)
 	clear(r.args)
-	r.dots = [dotSlots]dotEntry{}
+	r.dotGen++
 	r.stack, r.args, r.out, r.ret, r.ctx, r.prog = r.stack[:0], r.args[:0], nil, nil, nil, nil
 	runPool.Put(r)
 }
@@ -162,12 +168,12 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 				break
 			}
 			e := &r.dots[(uintptr(unsafe.Pointer(src))>>4^uintptr(unsafe.Pointer(s.b.term))>>4)%dotSlots]
-			if e.src != src || e.key != s.b.term {
+			if e.gen != r.dotGen || e.src != src || e.key != s.b.term {
 				v := dot(src, s.b.term)
 				if v == nil {
 					return 0, nil
 				}
-				*e = dotEntry{src: src, key: s.b.term, val: v}
+				*e = dotEntry{src: src, key: s.b.term, val: v, gen: r.dotGen}
 			}
 			r.stack[base+s.target] = e.val
 		case sEqual, sNotEqual:
@@ -250,11 +256,11 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 			}
 			if s.keys != nil {
 				// An object with constant keys: the values in key order (args alternate).
-				vals := make([]*ast.Term, len(s.keys))
+				t, vals := newFieldsTerm(s.keys)
 				for i := range vals {
 					vals[i] = r.args[start+2*i+1]
 				}
-				r.stack[base+s.target] = ast.NewTerm(&fields{keys: s.keys, vals: vals})
+				r.stack[base+s.target] = t
 			} else {
 				r.stack[base+s.target] = buildLiteral(stmtKind(s.index), r.args[start:])
 			}
@@ -294,10 +300,36 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 	return done, nil
 }
 
+// inlineFields is how many values newFieldsTerm keeps in the same allocation as the term: the
+// decision has 9 keys, a stale decision 10.
+const inlineFields = 12
+
+// fieldsTerm is an object literal's term, its fields and (up to inlineFields) its values in one
+// allocation instead of three: the decision is built on every uncached evaluation.
+type fieldsTerm struct {
+	t    ast.Term
+	f    fields
+	vals [inlineFields]*ast.Term
+}
+
+// newFieldsTerm returns a term holding fields with keys, and the values to fill in.
+func newFieldsTerm(keys []*ast.Term) (*ast.Term, []*ast.Term) {
+	ft := &fieldsTerm{}
+	vals := ft.vals[:0:0]
+	if len(keys) <= inlineFields {
+		vals = ft.vals[:len(keys):len(keys)]
+	} else {
+		vals = make([]*ast.Term, len(keys))
+	}
+	ft.f = fields{keys: keys, vals: vals}
+	ft.t.Value = &ft.f
+	return &ft.t, vals
+}
+
 // owned returns the collection in local l for modification: a constant shared by every
 // evaluation is first replaced by a copy of its own.
 func (r *run) owned(base, l int) *ast.Term {
-	r.dots = [dotSlots]dotEntry{}
+	r.dotGen++
 	t := r.stack[base+l]
 	if t == nil {
 		return nil

@@ -292,10 +292,10 @@ func TestPlanExecutorFailsClosed(t *testing.T) {
 		{"append to a number", block(stmt{kind: sAssign, a: operand{term: ast.IntNumberTerm(1)}, target: 3},
 			stmt{kind: sArrayAppend, a: v, target: 3}), "array append to number"},
 		{"add to an undefined local", block(stmt{kind: sSetAdd, a: v, target: 3}), "set add to an undefined local"},
-		{"a built-in given an undefined argument", block(stmt{kind: sCallBuiltin, name: "count",
-			builtin: topdown.GetBuiltin("count"), args: []operand{{local: 3}}, target: 3}), ""},
-		{"a built-in that panics", block(stmt{kind: sCallBuiltin, name: "boom", args: []operand{k}, target: 3,
-			builtin: func(topdown.BuiltinContext, []*ast.Term, func(*ast.Term) error) error { panic("boom") }}), "plan executor: boom"},
+		{"a built-in given an undefined argument", block(stmt{kind: sCallBuiltin, target: 3, stmtExt: &stmtExt{name: "count",
+			builtin: topdown.GetBuiltin("count"), args: []operand{{local: 3}}}}), ""},
+		{"a built-in that panics", block(stmt{kind: sCallBuiltin, target: 3, stmtExt: &stmtExt{name: "boom", args: []operand{k},
+			builtin: func(topdown.BuiltinContext, []*ast.Term, func(*ast.Term) error) error { panic("boom") }}}), "plan executor: boom"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -160,19 +160,11 @@ func plainBytes(b []byte, i int) ([]byte, int, bool) {
 // actionName is the action in b, as the shared constant when it is one of the default
 // policy's actions (most requests), so decoding it allocates nothing.
 func actionName(b []byte) string {
-	switch string(b) {
-	case tollgate.ActionOrderCreate:
-		return tollgate.ActionOrderCreate
-	case tollgate.ActionProductAdd:
-		return tollgate.ActionProductAdd
-	case tollgate.ActionFeatureUse:
-		return tollgate.ActionFeatureUse
-	case tollgate.ActionTeamMemberAdd:
-		return tollgate.ActionTeamMemberAdd
-	case tollgate.ActionCMSPageCreate:
-		return tollgate.ActionCMSPageCreate
-	case tollgate.ActionOrderHistoryView:
-		return tollgate.ActionOrderHistoryView
+	for _, a := range [...]string{tollgate.ActionOrderCreate, tollgate.ActionProductAdd, tollgate.ActionFeatureUse,
+		tollgate.ActionTeamMemberAdd, tollgate.ActionCMSPageCreate, tollgate.ActionOrderHistoryView} {
+		if string(b) == a {
+			return a
+		}
 	}
 	return string(b)
 }

@@ -56,3 +56,31 @@ func FuzzFastCheckDecoder(f *testing.F) {
 	}
 	f.Fuzz(checkDecodersAgree)
 }
+
+// TestDecodeCheckFastAllocations pins what the hot path's decoding costs: one allocation for
+// the vendor id, one per integer field, none for the keys or a default action.
+func TestDecodeCheckFastAllocations(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want float64
+	}{
+		{`{"vendor_id":"v-1","action":"order.create"}`, 1},
+		{`{"vendor_id":"v-1","action":"feature.use","feature":"api_access"}`, 2},
+		{`{"vendor_id":"v-1","action":"product.add","count":12}`, 2},
+		{`{"vendor_id":"v-1","action":"custom.action"}`, 2},
+	} {
+		t.Run(tc.body, func(t *testing.T) {
+			b := []byte(tc.body)
+			var r tollgate.CheckRequest
+			got := testing.AllocsPerRun(200, func() {
+				r = tollgate.CheckRequest{}
+				if !decodeCheckFast(b, &r) {
+					t.Fatal("not decoded by the fast path")
+				}
+			})
+			if got != tc.want {
+				t.Fatalf("%v allocations, want %v", got, tc.want)
+			}
+		})
+	}
+}

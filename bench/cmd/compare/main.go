@@ -87,6 +87,9 @@ func main() {
 		}
 		cfg.conc = append(cfg.conc, n)
 	}
+	// A closed stdout (`| head`, `| grep -q`) must not kill the harness before it has stopped
+	// the servers it started: ignored, SIGPIPE becomes a write error instead.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {

@@ -18,9 +18,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -80,6 +83,39 @@ type row struct {
 	addrs   []string
 	lat     []time.Duration
 	rpsRuns []float64
+	// roundP50 is each round's p50, in round order: the target compares sizes round by round.
+	roundP50 []time.Duration
+	// decisions are the server's own decision latencies of the measured checks (from its
+	// decision log: store lookup to answer, no network), decP50 each round's p50.
+	decisions []time.Duration
+	decP50    []time.Duration
+}
+
+func (r *row) decisionLog() string { return filepath.Join(r.dataDir, "decisions.jsonl") }
+
+// decisionLatencies reads the latency of every decision logged after offset.
+func decisionLatencies(path string, offset int64) ([]time.Duration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("decision log: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("decision log: %w", err)
+	}
+	var out []time.Duration
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var e struct {
+			LatencySeconds float64 `json:"latency_seconds"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return nil, fmt.Errorf("decision log line: %w", err)
+		}
+		out = append(out, time.Duration(e.LatencySeconds*float64(time.Second)))
+	}
+	return out, sc.Err()
 }
 
 func main() {
@@ -93,7 +129,7 @@ func main() {
 	flag.Uint64Var(&cfg.seed, "seed", 1, "generator seed")
 	flag.IntVar(&cfg.warm, "warmup", 2_000, "unmeasured checks after ready")
 	flag.IntVar(&cfg.checks, "checks", 5_000, "measured checks at concurrency 1 per round")
-	flag.IntVar(&cfg.rounds, "rounds", 3, "latency rounds; each round measures every size in turn")
+	flag.IntVar(&cfg.rounds, "rounds", 7, "latency rounds; each round measures every size in turn")
 	flag.IntVar(&cfg.writes, "writes", 3_000, "durable usage writes (POST /v1/usage with idempotency keys)")
 	flag.IntVar(&cfg.writeConc, "write-concurrency", 16, "connections for the usage writes")
 	flag.IntVar(&cfg.hooks, "webhooks", 3_000, "signed Stripe webhook events (distinct ids) POSTed to /webhooks/stripe per size")
@@ -276,7 +312,8 @@ func startServe(ctx context.Context, bin, work, secret string, r *row, log *slog
 	name := fmt.Sprintf("tollgate-%d-%d", r.vendors, len(r.coldStart))
 	p, err := proc.Start(name, filepath.Join(work, "logs"), bin, []string{"serve", "--listen", r.addrs[0],
 		"--webhook-listen", r.addrs[1], "--ops-listen", r.addrs[2], "--data-dir", r.dataDir,
-		"--decision-cache-ttl", "0", "--stripe-webhook-secret", secret, "--log-level", "info"}, nil, log)
+		"--decision-cache-ttl", "0", "--stripe-webhook-secret", secret, "--log-level", "info",
+		"--decision-log", r.decisionLog()}, nil, log)
 	if err != nil {
 		return err
 	}
@@ -307,13 +344,31 @@ func checkRound(ctx context.Context, cfg config, r *row, log *slog.Logger) error
 	if _, err := c.Run(1, cfg.warm, cfg.checks, 0); err != nil {
 		return fmt.Errorf("warmup: %w", err)
 	}
+	time.Sleep(100 * time.Millisecond) // the log writes when idle
+	fi, err := os.Stat(r.decisionLog())
+	if err != nil {
+		return fmt.Errorf("decision log: %w", err)
+	}
 	res, err := c.Run(1, cfg.checks, 0, 0)
 	if err != nil {
 		return err
 	}
+	time.Sleep(100 * time.Millisecond)
+	dec, err := decisionLatencies(r.decisionLog(), fi.Size())
+	if err != nil {
+		return err
+	}
+	if len(dec) < cfg.checks*9/10 {
+		return fmt.Errorf("%d vendors: the decision log holds %d of %d measured checks", r.vendors, len(dec), cfg.checks)
+	}
+	slices.Sort(dec)
+	r.decisions = append(r.decisions, dec...)
+	r.decP50 = append(r.decP50, loadgen.Quantile(dec, 0.5))
 	r.lat = append(r.lat, res.Latencies...)
 	r.rpsRuns = append(r.rpsRuns, res.RPS())
-	log.Info("checks", "vendors", r.vendors, "p50_us", res.Quantile(0.5).Microseconds(), "rps", int(res.RPS()))
+	r.roundP50 = append(r.roundP50, res.Quantile(0.5))
+	log.Info("checks", "vendors", r.vendors, "p50_us", res.Quantile(0.5).Microseconds(), "rps", int(res.RPS()),
+		"decision_p50_us", float64(r.decP50[len(r.decP50)-1].Nanoseconds())/1e3)
 	return nil
 }
 

@@ -29,31 +29,21 @@ func aggregate(rs []*loadgen.Result) agg {
 		lat = append(lat, r.Latencies...)
 		a.requests += r.Requests
 	}
-	slices.Sort(rps)
 	slices.Sort(lat)
-	a.rps, a.rpsMin, a.rpsMax = rps[len(rps)/2], rps[0], rps[len(rps)-1]
-	if len(rps)%2 == 0 { // even count: the mean of the two middle rounds
-		a.rps = (rps[len(rps)/2-1] + rps[len(rps)/2]) / 2
-	}
+	sp := report.Summarize(rps)
+	a.rps, a.rpsMin, a.rpsMax = sp.Median, sp.Min, sp.Max
 	a.p50, a.p99 = loadgen.Quantile(lat, 0.5), loadgen.Quantile(lat, 0.99)
 	return a
 }
 
-type spread struct{ median, min, max float64 }
-
 // paired is the median (and range) over rounds of a's throughput divided by b's in the same
 // round.
-func paired(a, b []*loadgen.Result) spread {
+func paired(a, b []*loadgen.Result) report.Spread {
 	var rs []float64
 	for i := range min(len(a), len(b)) {
 		rs = append(rs, a[i].RPS()/b[i].RPS())
 	}
-	slices.Sort(rs)
-	m := rs[len(rs)/2]
-	if len(rs)%2 == 0 {
-		m = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
-	}
-	return spread{median: m, min: rs[0], max: rs[len(rs)-1]}
+	return report.Summarize(rs)
 }
 
 func mark(ok bool) string {
@@ -93,10 +83,10 @@ func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.
 			lat := float64(o.p50) / float64(t.p50)
 			tm, lm := "", ""
 			if c >= 4 {
-				tm, lm = " "+mark(thr.median >= 3), " "+mark(lat >= 3)
+				tm, lm = " "+mark(thr.Median >= 3), " "+mark(lat >= 3)
 			}
 			fmt.Fprintf(&b, "| %s | %d | %.2fx (%.2f–%.2f)%s | %.2fx%s | %.2f (%.2f–%.2f) %s | %.2fx, %.2f |\n", name, c,
-				thr.median, thr.min, thr.max, tm, lat, lm, fl.median, fl.min, fl.max, mark(fl.median >= 0.5),
+				thr.Median, thr.Min, thr.Max, tm, lat, lm, fl.Median, fl.Min, fl.Max, mark(fl.Median >= 0.5),
 				t.rps/o.rps, t.rps/f.rps)
 		}
 	}

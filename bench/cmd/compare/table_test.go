@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-pdp/tollgate/bench/internal/report"
 	"github.com/tollgate-pdp/tollgate/bench/loadgen"
 )
 
@@ -21,13 +22,13 @@ func TestPaired(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		a, b []*loadgen.Result
-		want spread
+		want report.Spread
 	}{
-		{"odd", rounds(100, 300, 200), rounds(200, 300, 800), spread{median: 0.5, min: 0.25, max: 1}},
-		{"even", rounds(100, 200, 300, 400), rounds(100, 100, 100, 100), spread{median: 2.5, min: 1, max: 4}},
+		{"odd", rounds(100, 300, 200), rounds(200, 300, 800), report.Spread{Median: 0.5, Min: 0.25, Max: 1}},
+		{"even", rounds(100, 200, 300, 400), rounds(100, 100, 100, 100), report.Spread{Median: 2.5, Min: 1, Max: 4}},
 		// The ratio of the medians would be 120/250 = 0.48: it pairs the first side's second
 		// round with the other side's first.
-		{"drift", rounds(100, 120, 400), rounds(250, 240, 800), spread{median: 0.5, min: 0.4, max: 0.5}},
+		{"drift", rounds(100, 120, 400), rounds(250, 240, 800), report.Spread{Median: 0.5, Min: 0.4, Max: 0.5}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := paired(tc.a, tc.b); got != tc.want {

@@ -118,14 +118,5 @@ func pairedGrowth(a, b []time.Duration) growthStat {
 		g = append(g, v)
 		parts = append(parts, fmt.Sprintf("%+.0f%%", 100*v))
 	}
-	if len(g) == 0 {
-		return growthStat{}
-	}
-	list := strings.Join(parts, ", ")
-	slices.Sort(g)
-	m := g[len(g)/2]
-	if len(g)%2 == 0 {
-		m = (g[len(g)/2-1] + g[len(g)/2]) / 2
-	}
-	return growthStat{median: m, list: list}
+	return growthStat{median: report.Summarize(g).Median, list: strings.Join(parts, ", ")}
 }

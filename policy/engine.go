@@ -79,7 +79,7 @@ type Engine struct {
 	log      *slog.Logger
 	cache    *decisionCache // nil: disabled
 	onChange func(revision string)
-	vendors  *vendorInputs
+	inputs   *inputTerms
 	// evaluator is Options.Evaluator, validated.
 	evaluator string
 
@@ -160,7 +160,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		size = DefaultCacheSize
 	}
 	e.cache = newDecisionCache(opts.CacheTTL, size)
-	e.vendors = newVendorInputs(vendorInputsSize)
+	e.inputs = newInputTerms(vendorInputsSize)
 	cat := opts.Catalog
 	if cat == nil {
 		cat = tollgate.DefaultCatalog()
@@ -353,14 +353,14 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 	}
 	var input ast.Object // built for OPA's evaluator and for explanations only
 	if st.plan == nil || f.Request.Explain {
-		input = buildInput(f, now, period, e.vendors)
+		input = buildInput(f, now, period, e.inputs)
 	}
 	var d tollgate.Decision
 	var err error
 	if st.plan != nil {
-		doc := planInput(f, now, period, e.vendors)
+		doc := planInput(f, now, period, e.inputs)
 		d, err = st.evalPlan(ctx, name, doc.term())
-		e.vendors.release(doc)
+		e.inputs.release(doc)
 	} else {
 		d, err = st.eval(ctx, query, name, input)
 	}

@@ -58,9 +58,10 @@ var (
 // buildInput builds the input document (see README.md) straight as an AST value: converting a Go
 // map or a JSON text would cost several times the evaluation itself. It is planInput's
 // document as ast.Objects, for OPA's evaluator and explanations.
-// vendors, when not nil, supplies input.vendor objects built earlier for the same snapshot.
-func buildInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorInputs) ast.Object {
-	return materialize(planInput(f, now, period, vendors).term()).Value.(ast.Object)
+// terms, when not nil, supplies the shared terms (input.vendor objects built earlier for the
+// same snapshot, the request's words).
+func buildInput(f *tollgate.Facts, now time.Time, period string, terms *inputTerms) ast.Object {
+	return materialize(planInput(f, now, period, terms).term()).Value.(ast.Object)
 }
 
 func str(s string) *ast.Term { return ast.InternedTerm(s) }

@@ -46,7 +46,7 @@ type run struct {
 	// modifies a collection (which could be a cached source).
 	dots [dotSlots]dotEntry
 	// dotGen is the generation of dots' valid entries: forgetting them all is one increment,
-	// not a 2 KiB clear per evaluation and per collection change.
+	// not a clear of all 64 entries per evaluation and per collection change.
 	dotGen uint64
 }
 
@@ -315,7 +315,7 @@ type fieldsTerm struct {
 // newFieldsTerm returns a term holding fields with keys, and the values to fill in.
 func newFieldsTerm(keys []*ast.Term) (*ast.Term, []*ast.Term) {
 	ft := &fieldsTerm{}
-	vals := ft.vals[:0:0]
+	var vals []*ast.Term
 	if len(keys) <= inlineFields {
 		vals = ft.vals[:len(keys):len(keys)]
 	} else {

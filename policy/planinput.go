@@ -29,17 +29,17 @@ var (
 )
 
 // planInput builds the input document of buildInput (the same keys and values) for the plan
-// executor; doc.term() is input. Give it back with vendors.release once the evaluation's
+// executor; doc.term() is input. Give it back with terms.release once the evaluation's
 // answer has been converted.
-func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorInputs) *inputDoc {
+func planInput(f *tollgate.Facts, now time.Time, period string, terms *inputTerms) *inputDoc {
 	// One piece holds the input document's terms, fields and values: it is built on every
 	// uncached decision, from a pool.
-	doc := vendors.doc()
+	doc := terms.doc()
 	r := f.Request
 	vendor, id := nullTerm, (*ast.Term)(nil)
 	if v := f.Vendor; v != nil {
-		if vendors != nil {
-			vendor, id = vendors.get(v, period)
+		if terms != nil {
+			vendor, id = terms.get(v, period)
 		} else {
 			vendor = vendorFields(v, period)
 		}
@@ -48,12 +48,12 @@ func planInput(f *tollgate.Facts, now time.Time, period string, vendors *vendorI
 		id = ast.StringTerm(string(r.VendorID))
 	}
 	doc.reqVals = [...]*ast.Term{
-		id, vendors.word(r.Action), vendors.word(r.Platform), optInt(r.Count), optInt(r.CustomCount),
-		optInt(r.Quantity), vendors.word(r.Feature), optInt(r.Months), ast.InternedTerm(r.Custom),
+		id, terms.word(r.Action), terms.word(r.Platform), optInt(r.Count), optInt(r.CustomCount),
+		optInt(r.Quantity), terms.word(r.Feature), optInt(r.Months), ast.InternedTerm(r.Custom),
 	}
 	doc.req = fields{keys: requestKeys, vals: doc.reqVals[:]}
 	doc.reqTerm.Value = &doc.req
-	doc.inVals = [...]*ast.Term{&doc.reqTerm, vendor, vendors.nowTerm(now), nil, nil}
+	doc.inVals = [...]*ast.Term{&doc.reqTerm, vendor, terms.nowTerm(now), nil, nil}
 	doc.in = fields{keys: inputKeys, vals: doc.inVals[:len(inputKeys)]}
 	if f.Stale {
 		doc.inVals[3], doc.inVals[4] = ast.InternedTerm(true), str(f.StaleMode)

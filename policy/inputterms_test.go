@@ -15,7 +15,7 @@ import (
 // reached its 65,536-entry bound: the soak test saw resident memory climb ~0.5 MiB/s under
 // steady writes. It keeps one entry per vendor now.
 func TestVendorInputsKeepOneEntryPerVendor(t *testing.T) {
-	c := newVendorInputs(1 << 16)
+	c := newInputTerms(1 << 16)
 	start := time.Now().Add(-time.Hour)
 	for i := 0; i < 3000; i++ {
 		v := &tollgate.VendorState{Subscription: tollgate.Subscription{VendorID: fmt.Sprint("v", i%3), Tier: "business",
@@ -39,7 +39,7 @@ func TestVendorInputsKeepOneEntryPerVendor(t *testing.T) {
 
 // Decisions in one second share input.now; the next second gets its own, with its value.
 func TestNowTermPerSecond(t *testing.T) {
-	c := newVendorInputs(16)
+	c := newInputTerms(16)
 	a, b := c.nowTerm(testNow), c.nowTerm(testNow.Add(999*time.Millisecond))
 	if a != b {
 		t.Fatal("two decisions in one second built two now terms")
@@ -48,7 +48,7 @@ func TestNowTermPerSecond(t *testing.T) {
 	if next == a || !next.Equal(ast.InternedTerm(testNow.Unix()+1)) || !a.Equal(ast.InternedTerm(testNow.Unix())) {
 		t.Fatalf("now terms %v, %v", a, next)
 	}
-	var none *vendorInputs
+	var none *inputTerms
 	if !none.nowTerm(testNow).Equal(a) {
 		t.Fatal("without a cache, now is still the time")
 	}
@@ -57,7 +57,7 @@ func TestNowTermPerSecond(t *testing.T) {
 // TestWordsAreSharedAndBounded: a request string seen before costs no new term, and the table
 // stops growing at maxWords (past it, strings still get a correct term, just a new one).
 func TestWordsAreSharedAndBounded(t *testing.T) {
-	c := newVendorInputs(16)
+	c := newInputTerms(16)
 	buf := []byte("feature_x")
 	first := c.word(string(buf))
 	buf[0] = 'F' // the table must not keep the caller's memory

@@ -14,15 +14,19 @@ import (
 
 const vendorInputShards = 16
 
-// vendorInputs keeps the input.vendor object built for a vendor snapshot, so consecutive checks
-// of one vendor do not rebuild it: building it is a third of an uncached decision's
+// inputTerms holds what the input documents of successive decisions share, so that building
+// one costs as little as possible: the vendor's objects, the vendor id's term, the request's
+// words, the current second's `now`, and a pool of documents.
+//
+// The input.vendor object built for a vendor snapshot is kept, so consecutive checks of one
+// vendor do not rebuild it: building it is a third of an uncached decision's
 // allocations. A VendorState handed out by the store is immutable and every change is a new
 // pointer, so an entry is valid only for its exact snapshot pointer (and period); holding the
 // pointer keeps its address from being reused. One entry per vendor: a newer snapshot replaces
 // the vendor's entry, so superseded snapshots (one per usage increment) are not kept alive
 // until eviction, which made memory climb under steady writes (found by the soak test). The
 // objects are shared by concurrent evaluations, which only read their input.
-type vendorInputs struct {
+type inputTerms struct {
 	perShard int
 	seed     maphash.Seed
 	shards   [vendorInputShards]vendorInputShard
@@ -41,7 +45,7 @@ type vendorInputs struct {
 }
 
 // doc is an empty input document, reused when c has one (c may be nil).
-func (c *vendorInputs) doc() *inputDoc {
+func (c *inputTerms) doc() *inputDoc {
 	if c != nil {
 		if d, ok := c.docs.Get().(*inputDoc); ok {
 			*d = inputDoc{}
@@ -52,7 +56,7 @@ func (c *vendorInputs) doc() *inputDoc {
 }
 
 // release gives back a document of doc once nothing refers to it.
-func (c *vendorInputs) release(d *inputDoc) {
+func (c *inputTerms) release(d *inputDoc) {
 	if c != nil {
 		c.docs.Put(d)
 	}
@@ -61,7 +65,7 @@ func (c *vendorInputs) release(d *inputDoc) {
 const maxWords = 4096
 
 // word is the term of a request string.
-func (c *vendorInputs) word(s string) *ast.Term {
+func (c *inputTerms) word(s string) *ast.Term {
 	if s == "" {
 		return emptyStringTerm
 	}
@@ -87,7 +91,7 @@ type nowTerm struct {
 }
 
 // nowTerm is input.now for t (c may be nil: a new term).
-func (c *vendorInputs) nowTerm(t time.Time) *ast.Term {
+func (c *inputTerms) nowTerm(t time.Time) *ast.Term {
 	u := t.Unix()
 	if c == nil {
 		return ast.InternedTerm(u)
@@ -112,8 +116,8 @@ type vendorInputShard struct {
 	m  map[string]vendorInputEntry // vendor id -> its latest snapshot's object
 }
 
-func newVendorInputs(size int) *vendorInputs {
-	c := &vendorInputs{perShard: max(size/vendorInputShards, 1), seed: maphash.MakeSeed()}
+func newInputTerms(size int) *inputTerms {
+	c := &inputTerms{perShard: max(size/vendorInputShards, 1), seed: maphash.MakeSeed()}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]vendorInputEntry)
 	}
@@ -122,7 +126,7 @@ func newVendorInputs(size int) *vendorInputs {
 
 // get returns the vendor object for the snapshot and the vendor's id as a term, building
 // them on a miss.
-func (c *vendorInputs) get(v *tollgate.VendorState, period string) (vendor, id *ast.Term) {
+func (c *inputTerms) get(v *tollgate.VendorState, period string) (vendor, id *ast.Term) {
 	vid := v.Subscription.VendorID
 	s := &c.shards[maphash.String(c.seed, vid)%vendorInputShards]
 	s.mu.RLock()

@@ -56,11 +56,12 @@ type config struct {
 	out         string
 	opaBin      string
 	tollgateBin string
+	workFloors  []time.Duration
 }
 
 func main() {
 	var cfg config
-	var conc string
+	var conc, work string
 	flag.StringVar(&cfg.repo, "repo", ".", "repository root (policy/rego, cmd/tollgate)")
 	flag.StringVar(&cfg.work, "workdir", "", "scratch directory (default: a new temp dir, removed at the end)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the scratch directory")
@@ -77,8 +78,20 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "bench/results/compare.md", "markdown output file")
 	flag.StringVar(&cfg.opaBin, "opa", "", "opa binary (default: go build github.com/open-policy-agent/opa)")
 	flag.StringVar(&cfg.tollgateBin, "tollgate", "", "tollgate binary (default: go build ./cmd/tollgate)")
+	flag.StringVar(&work, "work-floors", "5us,10us", "comma-separated CPU times: for each, a floor that spends it per request before answering (\"\" for none)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	for _, s := range strings.Split(work, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			log.Error("bad -work-floors", "value", s)
+			os.Exit(2)
+		}
+		cfg.workFloors = append(cfg.workFloors, d)
+	}
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
@@ -210,18 +223,27 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 			return err
 		}
 	}
-	floorAddr, err := proc.FreeAddr()
-	if err != nil {
+	startFloor := func(name string, work time.Duration) error {
+		addr, err := proc.FreeAddr()
+		if err != nil {
+			return err
+		}
+		p, err := proc.Start(name, logs, bins.floor, []string{"-listen", addr, "-work", work.String()}, nil, log)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, &server{name: name, proc: p, target: loadgen.Target{Name: name, Addr: addr,
+			Path: "/v1/check", Body: func(i int) []byte { return reqs[i%len(reqs)].Tollgate }}})
+		_, err = p.WaitReady(ctx, "http://"+addr+"/health", 20*time.Millisecond, 30*time.Second)
 		return err
 	}
-	p, err = proc.Start("floor", logs, bins.floor, []string{"-listen", floorAddr}, nil, log)
-	if err != nil {
+	if err := startFloor("floor", 0); err != nil {
 		return err
 	}
-	servers = append(servers, &server{name: "floor", proc: p, target: loadgen.Target{Name: "floor", Addr: floorAddr,
-		Path: "/v1/check", Body: func(i int) []byte { return reqs[i%len(reqs)].Tollgate }}})
-	if _, err := p.WaitReady(ctx, "http://"+floorAddr+"/health", 20*time.Millisecond, 30*time.Second); err != nil {
-		return err
+	for _, w := range cfg.workFloors {
+		if err := startFloor(workFloorName(w), w); err != nil {
+			return err
+		}
 	}
 	maxConc := slices.Max(cfg.conc)
 	for _, s := range servers {
@@ -237,8 +259,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	// 4. alternating runs.
 	loadBefore := report.LoadAvg()
 	results := map[string]map[int][]*loadgen.Result{}
+	cpu := map[string]map[int][]cpuUse{}
 	for _, s := range servers {
 		results[s.name] = map[int][]*loadgen.Result{}
+		cpu[s.name] = map[int][]cpuUse{}
 	}
 	for round := 1; round <= cfg.rounds; round++ {
 		for _, c := range cfg.conc {
@@ -253,11 +277,20 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 				if _, err := s.client.Run(c, cfg.warmup, n, 0); err != nil {
 					return fmt.Errorf("warmup: %w", err)
 				}
+				before, err := readCPU(s.proc.Pid())
+				if err != nil {
+					return err
+				}
 				res, err := s.client.Run(c, n, 0, 0)
 				if err != nil {
 					return fmt.Errorf("round %d: %w", round, err)
 				}
+				after, err := readCPU(s.proc.Pid())
+				if err != nil {
+					return err
+				}
 				results[s.name][c] = append(results[s.name][c], res)
+				cpu[s.name][c] = append(cpu[s.name][c], after.minus(before, res.Requests))
 				log.Info("run", "round", round, "server", s.name, "c", c, "requests", res.Requests,
 					"rps", int(res.RPS()), "p50_us", res.Quantile(0.5).Microseconds(), "p99_us", res.Quantile(0.99).Microseconds())
 			}
@@ -269,7 +302,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 			cacheStats[s.name] = scrapeCache(ctx, s.ops)
 		}
 	}
-	md := table(cfg, servers, results, mix, loadBefore, report.LoadAvg(), cacheStats)
+	md := table(cfg, servers, results, cpu, mix, loadBefore, report.LoadAvg(), cacheStats)
 	fmt.Print(md)
 	if cfg.out != "" {
 		out := cfg.out
@@ -400,7 +433,7 @@ func verify(servers []*server, reqs []gen.Request, n int, log *slog.Logger) (map
 	for i := 0; i < n && i < len(reqs); i++ {
 		var want decision
 		for _, s := range servers {
-			if s.name == "floor" {
+			if strings.HasPrefix(s.name, "floor") {
 				continue
 			}
 			status, body, err := s.client.Do(s.target.Body(i))

@@ -53,7 +53,7 @@ func mark(ok bool) string {
 	return "**missed**"
 }
 
-func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.Result, mix map[string]int, loadBefore, loadAfter string, cacheStats map[string]string) string {
+func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.Result, cpu map[string]map[int][]cpuUse, mix map[string]int, loadBefore, loadAfter string, cacheStats map[string]string) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "## tollgate vs `opa run --server` (same policy, same data), loopback HTTP\n\n")
@@ -90,6 +90,27 @@ func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.
 				t.rps/o.rps, t.rps/f.rps)
 		}
 	}
+	if len(cfg.workFloors) > 0 {
+		writeBudget(&b, cfg, results, cpu)
+	}
+	fmt.Fprintf(&b, "\n### CPU per request\n\n")
+	fmt.Fprintf(&b, "CPU time each measured run cost, divided by its requests; median of the rounds. Server: the process under test (/proc/<pid>/stat, 10 ms ticks). Client: the load generator (this process, getrusage). Both share the machine's CPUs, so a server that costs more CPU per request also leaves less to the client.\n\n")
+	fmt.Fprintf(&b, "| server | concurrency | server user | server system | client user | client system | total | server reads, writes | server context switches (voluntary + not) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, c := range cfg.conc {
+		for _, s := range servers {
+			var su, ss, cu, cs, tot, rd, wr, vo, iv []float64
+			for _, u := range cpu[s.name][c] {
+				rd, wr, vo, iv = append(rd, u.reads), append(wr, u.writes), append(vo, u.voluntary), append(iv, u.involuntary)
+				su, ss = append(su, us(u.serverUser)), append(ss, us(u.serverSys))
+				cu, cs = append(cu, us(u.clientUser)), append(cs, us(u.clientSys))
+				tot = append(tot, us(u.serverUser+u.serverSys+u.clientUser+u.clientSys))
+			}
+			fmt.Fprintf(&b, "| %s | %d | %.1f µs | %.1f µs | %.1f µs | %.1f µs | %.1f µs | %.2f, %.2f | %.2f + %.2f |\n", s.name, c,
+				report.Summarize(su).Median, report.Summarize(ss).Median, report.Summarize(cu).Median,
+				report.Summarize(cs).Median, report.Summarize(tot).Median, report.Summarize(rd).Median,
+				report.Summarize(wr).Median, report.Summarize(vo).Median, report.Summarize(iv).Median)
+		}
+	}
 	fmt.Fprintf(&b, "\nDecision mix of the verified sample (request kind → OPA's code, tollgate identical):")
 	keys := make([]string, 0, len(mix))
 	for k := range mix {
@@ -108,6 +129,37 @@ func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.
 		cfg.vendors, cfg.pool, cfg.uncached, joinInts(cfg.conc), cfg.requestsC1, cfg.requests, cfg.rounds, cfg.warmup, cfg.sample, runtime.Version())
 	return b.String()
 }
+
+// writeBudget sets tollgate's share of the floor beside that of floors that only spend a fixed
+// CPU time per request: on a machine whose CPUs the load generator shares, it shows what share
+// of the floor any server spending that much CPU per answer gets.
+func writeBudget(b *strings.Builder, cfg config, results map[string]map[int][]*loadgen.Result, cpu map[string]map[int][]cpuUse) {
+	fmt.Fprintf(b, "\n### What CPU per request costs on this machine\n\n")
+	fmt.Fprintf(b, "`floor+N` is the floor spending N of CPU per request in a loop that touches no memory (bench/cmd/floor -work, calibrated at its start) before the same constant answer. Its share of the floor is what any server that spends that CPU per answer gets here, whatever the work; tollgate's rows give its share and its own server CPU per request beside them (same-round pairs, median and range; server user CPU: median of the rounds).\n\n")
+	fmt.Fprintf(b, "| server | concurrency | server user CPU per request | share of the floor's req/s |\n|---|---:|---:|---:|\n")
+	names := []string{"tollgate", "tollgate-uncached"}
+	for _, w := range cfg.workFloors {
+		names = append(names, workFloorName(w))
+	}
+	for _, c := range cfg.conc {
+		for _, name := range names {
+			if _, ok := results[name]; !ok {
+				continue
+			}
+			var user []float64
+			for _, u := range cpu[name][c] {
+				user = append(user, us(u.serverUser))
+			}
+			fl := paired(results[name][c], results["floor"][c])
+			fmt.Fprintf(b, "| %s | %d | %.1f µs | %.2f (%.2f–%.2f) |\n", name, c, report.Summarize(user).Median, fl.Median, fl.Min, fl.Max)
+		}
+	}
+}
+
+// workFloorName names the floor that spends w per request.
+func workFloorName(w time.Duration) string { return "floor+" + w.String() }
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func serverOrder(servers []*server) string {
 	var names []string

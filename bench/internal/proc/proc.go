@@ -183,3 +183,97 @@ func GoBuild(ctx context.Context, dir, out, pkg string, log *slog.Logger) error 
 	log.Info("built", "package", pkg, "seconds", time.Since(start).Seconds())
 	return nil
 }
+
+// CPUTime is the user and system CPU time pid has used so far, from /proc/<pid>/stat (in
+// clock ticks of 10 ms: USER_HZ is 100 in Linux's user-space ABI).
+func CPUTime(pid int) (user, system time.Duration, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read cpu time: %w", err)
+	}
+	// The command name (field 2) may hold spaces; the fields after it are counted from its ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("read cpu time: no ')' in %q", s)
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, 0, fmt.Errorf("read cpu time: %d fields after the command name", len(f))
+	}
+	const tick = 10 * time.Millisecond
+	u, err := strconv.ParseInt(f[11], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read cpu time: utime %q: %w", f[11], err)
+	}
+	st, err := strconv.ParseInt(f[12], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read cpu time: stime %q: %w", f[12], err)
+	}
+	return time.Duration(u) * tick, time.Duration(st) * tick, nil
+}
+
+// SelfCPUTime is the user and system CPU time this process has used so far.
+func SelfCPUTime() (user, system time.Duration, err error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()), nil
+}
+
+// Syscalls is how many read-like and write-like system calls pid has made so far (syscr and
+// syscw of /proc/<pid>/io, counted over all its threads).
+func Syscalls(pid int) (reads, writes int64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read syscall counts: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok || (k != "syscr" && k != "syscw") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("read syscall counts: %s %q: %w", k, v, err)
+		}
+		if k == "syscr" {
+			reads = n
+		} else {
+			writes = n
+		}
+	}
+	return reads, writes, nil
+}
+
+// ContextSwitches is how many times the threads pid has now were switched off a CPU, voluntarily
+// (blocked) and not (preempted), summed over /proc/<pid>/task/*/status.
+func ContextSwitches(pid int) (voluntary, involuntary int64, err error) {
+	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/status")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read context switches: %w", err)
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // a thread that exited meanwhile
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			n, perr := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			switch {
+			case perr != nil:
+			case k == "voluntary_ctxt_switches":
+				voluntary += n
+			case k == "nonvoluntary_ctxt_switches":
+				involuntary += n
+			}
+		}
+	}
+	return voluntary, involuntary, nil
+}

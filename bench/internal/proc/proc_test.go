@@ -6,20 +6,32 @@ import (
 	"time"
 )
 
-func TestCountersOfThisProcessGrow(t *testing.T) {
+// counters is what the harness reads around a run, for this process.
+type counters struct {
+	cpu, self time.Duration
+	reads     int64
+}
+
+func readCounters(t *testing.T) counters {
+	t.Helper()
 	pid := os.Getpid()
-	u0, s0, err := CPUTime(pid)
+	u, s, err := CPUTime(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	su0, _, err := SelfCPUTime()
+	self, _, err := SelfCPUTime()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r0, _, err := Syscalls(pid)
+	r, _, err := Syscalls(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return counters{cpu: u + s, self: self, reads: r}
+}
+
+func TestCountersOfThisProcessGrow(t *testing.T) {
+	before := readCounters(t)
 	// Burn CPU past several 10 ms ticks, and make read system calls.
 	x := uint64(1)
 	for start := time.Now(); time.Since(start) < 100*time.Millisecond; {
@@ -30,28 +42,17 @@ func TestCountersOfThisProcessGrow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	u1, s1, err := CPUTime(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	su1, _, err := SelfCPUTime()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r1, _, err := Syscalls(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := (u1 + s1) - (u0 + s0); got < 50*time.Millisecond {
+	after := readCounters(t)
+	if got := after.cpu - before.cpu; got < 50*time.Millisecond {
 		t.Errorf("/proc CPU time grew by %v over 100 ms of spinning (x=%d)", got, x)
 	}
-	if got := su1 - su0; got < 50*time.Millisecond {
+	if got := after.self - before.self; got < 50*time.Millisecond {
 		t.Errorf("getrusage user time grew by %v over 100 ms of spinning", got)
 	}
-	if r1-r0 < 10 {
-		t.Errorf("read system calls grew by %d over 10 file reads", r1-r0)
+	if got := after.reads - before.reads; got < 10 {
+		t.Errorf("read system calls grew by %d over 10 file reads", got)
 	}
-	v, i, err := ContextSwitches(pid)
+	v, i, err := ContextSwitches(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}

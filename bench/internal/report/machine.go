@@ -75,14 +75,32 @@ func LoadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// Tree names the source the servers were built from: the commit, and "+ uncommitted changes"
-// when the working tree differs from it (other work in progress is compiled in then).
+// Tree names the source the servers were built from: the commit, and "+ uncommitted changes to"
+// the files that differ from it (other work in progress is compiled in then).
 func Tree(repo string) string {
-	cmd := exec.Command("git", "describe", "--always", "--dirty=+uncommitted changes")
-	cmd.Dir = repo
-	b, err := cmd.Output()
+	describe := exec.Command("git", "describe", "--always")
+	describe.Dir = repo
+	b, err := describe.Output()
 	if err != nil {
 		return "unknown"
 	}
-	return strings.Replace(strings.TrimSpace(string(b)), "+", " + ", 1)
+	rev := strings.TrimSpace(string(b))
+	// The harnesses' own outputs (bench/results, BENCHMARKS.md) are rewritten by every run, so
+	// they do not make the measured tree a different one; any other change does, and is named.
+	status := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+		":(exclude)bench/results", ":(exclude)BENCHMARKS.md")
+	status.Dir = repo
+	if b, err = status.Output(); err != nil {
+		return rev + " + unknown changes"
+	}
+	var changed []string
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if len(line) > 3 {
+			changed = append(changed, line[3:])
+		}
+	}
+	if len(changed) == 0 {
+		return rev
+	}
+	return rev + " + uncommitted changes to " + strings.Join(changed, ", ")
 }

@@ -18,6 +18,13 @@ const (
 	ActionOrderHistoryView = "order_history.view"
 )
 
+// DefaultActions lists the actions of the default policy, as an array so that no caller can
+// change the list and ranging over it allocates nothing.
+func DefaultActions() [6]string {
+	return [...]string{ActionOrderCreate, ActionProductAdd, ActionTeamMemberAdd, ActionFeatureUse,
+		ActionCMSPageCreate, ActionOrderHistoryView}
+}
+
 // Decision codes.
 const (
 	CodeOK             = "ok"

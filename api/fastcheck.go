@@ -160,8 +160,7 @@ func plainBytes(b []byte, i int) ([]byte, int, bool) {
 // actionName is the action in b, as the shared constant when it is one of the default
 // policy's actions (most requests), so decoding it allocates nothing.
 func actionName(b []byte) string {
-	for _, a := range [...]string{tollgate.ActionOrderCreate, tollgate.ActionProductAdd, tollgate.ActionFeatureUse,
-		tollgate.ActionTeamMemberAdd, tollgate.ActionCMSPageCreate, tollgate.ActionOrderHistoryView} {
+	for _, a := range tollgate.DefaultActions() {
 		if string(b) == a {
 			return a
 		}

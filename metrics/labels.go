@@ -19,18 +19,11 @@ const (
 // The known label values are returned by functions rather than held in package variables so
 // that no caller can change them: the package keeps no mutable state.
 
-// knownActions lists the actions of the default policy; the index of an action here is its
-// slot in the pre-resolved decision children.
+// knownActions lists the actions of the default policy, then "other"; the index of an action
+// here is its slot in the pre-resolved decision children (actionIndex).
 func knownActions() []string {
-	return []string{
-		tollgate.ActionOrderCreate,
-		tollgate.ActionProductAdd,
-		tollgate.ActionTeamMemberAdd,
-		tollgate.ActionFeatureUse,
-		tollgate.ActionCMSPageCreate,
-		tollgate.ActionOrderHistoryView,
-		labelOther,
-	}
+	a := tollgate.DefaultActions()
+	return append(a[:], labelOther)
 }
 
 // actionIndex is a switch, not a map, because it runs on every decision: the compiler turns

@@ -107,9 +107,8 @@ func decisionLatencies(path string, offset int64) ([]time.Duration, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		var e struct {
-			LatencySeconds float64 `json:"latency_seconds"`
-		}
+		// The log's own entry type: a renamed field cannot silently read as zero here.
+		var e tollgate.DecisionLogEntry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return nil, fmt.Errorf("decision log line: %w", err)
 		}

@@ -98,17 +98,13 @@ func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.
 	fmt.Fprintf(&b, "| server | concurrency | server user | server system | client user | client system | total | server reads, writes | server context switches (voluntary + not) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range cfg.conc {
 		for _, s := range servers {
-			var su, ss, cu, cs, tot, rd, wr, vo, iv []float64
-			for _, u := range cpu[s.name][c] {
-				rd, wr, vo, iv = append(rd, u.reads), append(wr, u.writes), append(vo, u.voluntary), append(iv, u.involuntary)
-				su, ss = append(su, us(u.serverUser)), append(ss, us(u.serverSys))
-				cu, cs = append(cu, us(u.clientUser)), append(cs, us(u.clientSys))
-				tot = append(tot, us(u.serverUser+u.serverSys+u.clientUser+u.clientSys))
-			}
+			m := func(f func(cpuUse) float64) float64 { return medianOf(cpu[s.name][c], f) }
 			fmt.Fprintf(&b, "| %s | %d | %.1f µs | %.1f µs | %.1f µs | %.1f µs | %.1f µs | %.2f, %.2f | %.2f + %.2f |\n", s.name, c,
-				report.Summarize(su).Median, report.Summarize(ss).Median, report.Summarize(cu).Median,
-				report.Summarize(cs).Median, report.Summarize(tot).Median, report.Summarize(rd).Median,
-				report.Summarize(wr).Median, report.Summarize(vo).Median, report.Summarize(iv).Median)
+				m(func(u cpuUse) float64 { return us(u.serverUser) }), m(func(u cpuUse) float64 { return us(u.serverSys) }),
+				m(func(u cpuUse) float64 { return us(u.clientUser) }), m(func(u cpuUse) float64 { return us(u.clientSys) }),
+				m(func(u cpuUse) float64 { return us(u.serverUser + u.serverSys + u.clientUser + u.clientSys) }),
+				m(func(u cpuUse) float64 { return u.reads }), m(func(u cpuUse) float64 { return u.writes }),
+				m(func(u cpuUse) float64 { return u.voluntary }), m(func(u cpuUse) float64 { return u.involuntary }))
 		}
 	}
 	fmt.Fprintf(&b, "\nDecision mix of the verified sample (request kind → OPA's code, tollgate identical):")
@@ -146,18 +142,24 @@ func writeBudget(b *strings.Builder, cfg config, results map[string]map[int][]*l
 			if _, ok := results[name]; !ok {
 				continue
 			}
-			var user []float64
-			for _, u := range cpu[name][c] {
-				user = append(user, us(u.serverUser))
-			}
+			user := medianOf(cpu[name][c], func(u cpuUse) float64 { return us(u.serverUser) })
 			fl := paired(results[name][c], results["floor"][c])
-			fmt.Fprintf(b, "| %s | %d | %.1f µs | %.2f (%.2f–%.2f) |\n", name, c, report.Summarize(user).Median, fl.Median, fl.Min, fl.Max)
+			fmt.Fprintf(b, "| %s | %d | %.1f µs | %.2f (%.2f–%.2f) |\n", name, c, user, fl.Median, fl.Min, fl.Max)
 		}
 	}
 }
 
 // workFloorName names the floor that spends w per request.
 func workFloorName(w time.Duration) string { return "floor+" + w.String() }
+
+// medianOf is the median over the rounds of one figure of their CPU use.
+func medianOf(rounds []cpuUse, figure func(cpuUse) float64) float64 {
+	v := make([]float64, len(rounds))
+	for i, u := range rounds {
+		v[i] = figure(u)
+	}
+	return report.Summarize(v).Median
+}
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 

@@ -140,7 +140,7 @@ func (c *inputTerms) get(v *tollgate.VendorState, period string) (vendor, id *as
 	} else {
 		id = ast.StringTerm(vid)
 	}
-	t := vendorFields(v, period)
+	t := vendorFields(v, period, c)
 	s.mu.Lock()
 	if _, exists := s.m[vid]; !exists && len(s.m) >= c.perShard {
 		for old := range s.m {

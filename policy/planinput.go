@@ -41,7 +41,7 @@ func planInput(f *tollgate.Facts, now time.Time, period string, terms *inputTerm
 		if terms != nil {
 			vendor, id = terms.get(v, period)
 		} else {
-			vendor = vendorFields(v, period)
+			vendor = vendorFields(v, period, nil)
 		}
 	}
 	if id == nil || string(r.VendorID) != f.Vendor.Subscription.VendorID {
@@ -82,31 +82,53 @@ var (
 	addOnKeys = []*ast.Term{kCode, kQuantity, kStatus}
 )
 
-// vendorFields is input.vendor: the subscription and the usage of the period.
-func vendorFields(v *tollgate.VendorState, period string) *ast.Term {
+// vendorDoc is input.vendor in one piece: the three objects, their values and the terms that
+// hold them. A decision reads it after the request's own work has pushed it out of the CPU's
+// caches, so one allocation whose parts sit next to each other costs fewer cache misses than
+// the twenty it replaced, spread over the heap.
+type vendorDoc struct {
+	vendorTerm, subTerm, usageTerm ast.Term
+	vendor, sub, usage             fields
+	vendorVals                     [3]*ast.Term
+	subVals                        [13]*ast.Term
+	usageVals                      [6]*ast.Term
+}
+
+// vendorFields is input.vendor: the subscription and the usage of the period. The
+// subscription's words (tier, platform, status, scheduled tier, add-on codes: a small
+// vocabulary, unlike the period, which is the vendor's own start time) come from terms' shared
+// vocabulary (terms may be nil).
+func vendorFields(v *tollgate.VendorState, period string, terms *inputTerms) *ast.Term {
 	s := &v.Subscription
 	addOns := emptyArrayTerm
 	if len(s.AddOns) > 0 {
-		terms := make([]*ast.Term, len(s.AddOns))
+		elems := make([]*ast.Term, len(s.AddOns))
 		for i := range s.AddOns {
 			a := &s.AddOns[i]
-			terms[i] = ast.NewTerm(&fields{keys: addOnKeys, vals: []*ast.Term{
-				str(a.Code), ast.InternedTerm(a.Quantity), str(a.Status)}})
+			elems[i] = ast.NewTerm(&fields{keys: addOnKeys, vals: []*ast.Term{
+				terms.word(a.Code), ast.InternedTerm(a.Quantity), terms.word(a.Status)}})
 		}
-		addOns = ast.ArrayTerm(terms...)
+		addOns = ast.ArrayTerm(elems...)
 	}
-	sub := &fields{keys: subscriptionKeys, vals: []*ast.Term{
-		str(s.Tier), str(s.Platform), str(string(s.Status)), optTime(s.PeriodStart), optTime(s.PeriodEnd),
-		optTime(s.TrialEndsAt), str(s.ScheduledTierChange), optTime(s.ScheduledChangeAt), ast.InternedTerm(s.IsAnnual),
-		optInt(s.CustomOrdersLimit), optInt(s.CustomProductsLimit), optInt(s.CustomTeamLimit), addOns,
-	}}
+	d := &vendorDoc{}
+	d.subVals = [...]*ast.Term{
+		terms.word(s.Tier), terms.word(s.Platform), terms.word(string(s.Status)), optTime(s.PeriodStart),
+		optTime(s.PeriodEnd), optTime(s.TrialEndsAt), terms.word(s.ScheduledTierChange), optTime(s.ScheduledChangeAt),
+		ast.InternedTerm(s.IsAnnual), optInt(s.CustomOrdersLimit), optInt(s.CustomProductsLimit),
+		optInt(s.CustomTeamLimit), addOns,
+	}
 	u := &v.Usage
-	usage := &fields{keys: usageKeys, vals: []*ast.Term{
+	d.usageVals = [...]*ast.Term{
 		str(period), ast.InternedTerm(u.OrdersIn(period)), optInt(u.Products), optInt(u.TeamMembers),
 		optInt(u.CMSPages), optInt(u.CMSCustomPages),
-	}}
-	return ast.NewTerm(&fields{keys: vendorKeys, vals: []*ast.Term{ast.NewTerm(sub), ast.NewTerm(usage),
-		ast.InternedTerm(v.Revision)}})
+	}
+	d.sub = fields{keys: subscriptionKeys, vals: d.subVals[:]}
+	d.usage = fields{keys: usageKeys, vals: d.usageVals[:]}
+	d.subTerm.Value, d.usageTerm.Value = &d.sub, &d.usage
+	d.vendorVals = [...]*ast.Term{&d.subTerm, &d.usageTerm, ast.InternedTerm(v.Revision)}
+	d.vendor = fields{keys: vendorKeys, vals: d.vendorVals[:]}
+	d.vendorTerm.Value = &d.vendor
+	return &d.vendorTerm
 }
 
 // canonicalKeys are the key terms of input and of the decision, by name: a plan's constant

@@ -12,8 +12,6 @@ import (
 	"github.com/tollgate-pdp/tollgate"
 )
 
-const vendorInputShards = 16
-
 // inputTerms holds what the input documents of successive decisions share, so that building
 // one costs as little as possible: the vendor's objects, the vendor id's term, the request's
 // words, the current second's `now`, and a pool of documents.
@@ -26,10 +24,16 @@ const vendorInputShards = 16
 // the vendor's entry, so superseded snapshots (one per usage increment) are not kept alive
 // until eviction, which made memory climb under steady writes (found by the soak test). The
 // objects are shared by concurrent evaluations, which only read their input.
+//
+// The entries sit in a fixed table of slot pairs chosen by the vendor id's hash, read and
+// written with atomic pointers: a lookup takes no lock and reads one line of the table and one
+// entry, where a locked map read a shard's lock, the map's control word, its slot and the
+// stored key's bytes, each a likely cache miss when the vendor was not asked about lately.
 type inputTerms struct {
-	perShard int
-	seed     maphash.Seed
-	shards   [vendorInputShards]vendorInputShard
+	seed  maphash.Seed
+	slots []atomic.Pointer[vendorInput] // len is even: way 0 and way 1 of each pair
+	// evictions picks the way a miss replaces when both hold other vendors.
+	evictions atomic.Uint32
 	// now is input.now of the latest second asked for: a number term costs three allocations,
 	// and every decision in a second shares it.
 	now atomic.Pointer[nowTerm]
@@ -104,51 +108,65 @@ func (c *inputTerms) nowTerm(t time.Time) *ast.Term {
 	return n.t
 }
 
-type vendorInputEntry struct {
-	v      *tollgate.VendorState
-	period string
-	t      *ast.Term
-	id     *ast.Term // input.request.vendor_id of this vendor's checks
+// vendorInput is one vendor snapshot's input.vendor, with what a lookup compares in the same
+// allocation: the snapshot pointer and the period's bytes.
+type vendorInput struct {
+	v         *tollgate.VendorState
+	id        *ast.Term // input.request.vendor_id of this vendor's checks
+	periodLen int
+	periodBuf [24]byte // the period when it fits (a period key is 20 bytes)
+	periodStr string   // the period when it does not
+	doc       vendorDoc
 }
 
-type vendorInputShard struct {
-	mu sync.RWMutex
-	m  map[string]vendorInputEntry // vendor id -> its latest snapshot's object
-}
-
-func newInputTerms(size int) *inputTerms {
-	c := &inputTerms{perShard: max(size/vendorInputShards, 1), seed: maphash.MakeSeed()}
-	for i := range c.shards {
-		c.shards[i].m = make(map[string]vendorInputEntry)
+func (e *vendorInput) hasPeriod(p string) bool {
+	if len(p) > len(e.periodBuf) {
+		return e.periodStr == p
 	}
-	return c
+	return e.periodLen == len(p) && string(e.periodBuf[:len(p)]) == p
+}
+
+// newInputTerms keeps at most size vendor objects (rounded up to an even number).
+func newInputTerms(size int) *inputTerms {
+	return &inputTerms{seed: maphash.MakeSeed(), slots: make([]atomic.Pointer[vendorInput], max(size+size%2, 2))}
 }
 
 // get returns the vendor object for the snapshot and the vendor's id as a term, building
-// them on a miss.
-func (c *inputTerms) get(v *tollgate.VendorState, period string) (vendor, id *ast.Term) {
-	vid := v.Subscription.VendorID
-	s := &c.shards[maphash.String(c.seed, vid)%vendorInputShards]
-	s.mu.RLock()
-	e, ok := s.m[vid]
-	s.mu.RUnlock()
-	if ok && e.v == v && e.period == period {
-		return e.t, e.id
-	}
-	if ok {
-		id = e.id
-	} else {
-		id = ast.StringTerm(vid)
-	}
-	t := vendorFields(v, period, c)
-	s.mu.Lock()
-	if _, exists := s.m[vid]; !exists && len(s.m) >= c.perShard {
-		for old := range s.m {
-			delete(s.m, old)
-			break
+// them on a miss. vid is the id the request asked about (the table's key).
+func (c *inputTerms) get(vid string, v *tollgate.VendorState, period string) (vendor, id *ast.Term) {
+	i := maphash.String(c.seed, vid) % uint64(len(c.slots)/2) * 2
+	pair := c.slots[i : i+2 : i+2]
+	for w := range pair {
+		if e := pair[w].Load(); e != nil && e.v == v && e.hasPeriod(period) {
+			return &e.doc.vendorTerm, e.id
 		}
 	}
-	s.m[vid] = vendorInputEntry{v: v, period: period, t: t, id: id}
-	s.mu.Unlock()
-	return t, id
+	// A miss: replace this vendor's entry if a way holds one, else an empty way, else either.
+	own := v.Subscription.VendorID
+	victim := -1
+	for w := range pair {
+		e := pair[w].Load()
+		if e != nil && e.v.Subscription.VendorID == own {
+			victim, id = w, e.id
+			break
+		}
+		if e == nil && victim < 0 {
+			victim = w
+		}
+	}
+	if victim < 0 {
+		victim = int(c.evictions.Add(1) & 1)
+	}
+	if id == nil {
+		id = ast.StringTerm(own)
+	}
+	e := &vendorInput{v: v, id: id, periodLen: len(period)}
+	if len(period) > len(e.periodBuf) {
+		e.periodStr = period
+	} else {
+		copy(e.periodBuf[:], period)
+	}
+	fillVendorDoc(&e.doc, v, period, c)
+	pair[victim].Store(e)
+	return &e.doc.vendorTerm, id
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,8 +21,8 @@ func TestVendorInputsKeepOneEntryPerVendor(t *testing.T) {
 	for i := 0; i < 3000; i++ {
 		v := &tollgate.VendorState{Subscription: tollgate.Subscription{VendorID: fmt.Sprint("v", i%3), Tier: "business",
 			Status: tollgate.StatusActive, PeriodStart: &start}, Revision: uint64(i)}
-		t1, id1 := c.get(v, "p")
-		if t2, id2 := c.get(v, "p"); t1 != t2 || id1 != id2 {
+		t1, id1 := c.get(v.Subscription.VendorID, v, "p")
+		if t2, id2 := c.get(v.Subscription.VendorID, v, "p"); t1 != t2 || id1 != id2 {
 			t.Fatal("the same snapshot was rebuilt")
 		}
 		if got := id1.Value.(ast.String); string(got) != v.Subscription.VendorID {
@@ -29,11 +30,44 @@ func TestVendorInputsKeepOneEntryPerVendor(t *testing.T) {
 		}
 	}
 	n := 0
-	for i := range c.shards {
-		n += len(c.shards[i].m)
+	for i := range c.slots {
+		if c.slots[i].Load() != nil {
+			n++
+		}
 	}
 	if n != 3 {
 		t.Fatalf("%d entries for 3 vendors", n)
+	}
+}
+
+// TestVendorInputsShareSlots: with more vendors than slots, entries are replaced, never mixed
+// up: each lookup answers its own snapshot and period, and the table does not grow.
+func TestVendorInputsShareSlots(t *testing.T) {
+	c := newInputTerms(2) // one pair of ways for all vendors
+	start := time.Now().Add(-time.Hour)
+	var snaps []*tollgate.VendorState
+	for i := range 5 {
+		snaps = append(snaps, &tollgate.VendorState{Subscription: tollgate.Subscription{VendorID: fmt.Sprint("v", i),
+			Tier: fmt.Sprint("tier", i), Status: tollgate.StatusActive, PeriodStart: &start}})
+	}
+	long := strings.Repeat("p", 40) // longer than an entry's inline period
+	for round := range 50 {
+		v := snaps[round%len(snaps)]
+		for _, period := range []string{"2026-11-01T00:00:00Z", long} {
+			vendor, id := c.get(v.Subscription.VendorID, v, period)
+			if got := string(id.Value.(ast.String)); got != v.Subscription.VendorID {
+				t.Fatalf("round %d: id %q, want %q", round, got, v.Subscription.VendorID)
+			}
+			obj := materialize(vendor).Value.(ast.Object)
+			tier := obj.Get(ast.StringTerm("subscription")).Value.(ast.Object).Get(ast.StringTerm("tier"))
+			usagePeriod := obj.Get(ast.StringTerm("usage")).Value.(ast.Object).Get(ast.StringTerm("period"))
+			if !tier.Equal(ast.StringTerm(v.Subscription.Tier)) || !usagePeriod.Equal(ast.StringTerm(period)) {
+				t.Fatalf("round %d: vendor %s got tier %v, period %v", round, v.Subscription.VendorID, tier, usagePeriod)
+			}
+		}
+	}
+	if len(c.slots) != 2 {
+		t.Fatalf("table grew to %d slots", len(c.slots))
 	}
 }
 

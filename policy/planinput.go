@@ -39,7 +39,7 @@ func planInput(f *tollgate.Facts, now time.Time, period string, terms *inputTerm
 	vendor, id := nullTerm, (*ast.Term)(nil)
 	if v := f.Vendor; v != nil {
 		if terms != nil {
-			vendor, id = terms.get(v, period)
+			vendor, id = terms.get(string(r.VendorID), v, period)
 		} else {
 			vendor = vendorFields(v, period, nil)
 		}
@@ -99,6 +99,13 @@ type vendorDoc struct {
 // vocabulary, unlike the period, which is the vendor's own start time) come from terms' shared
 // vocabulary (terms may be nil).
 func vendorFields(v *tollgate.VendorState, period string, terms *inputTerms) *ast.Term {
+	d := &vendorDoc{}
+	fillVendorDoc(d, v, period, terms)
+	return &d.vendorTerm
+}
+
+// fillVendorDoc builds vendorFields' object in d.
+func fillVendorDoc(d *vendorDoc, v *tollgate.VendorState, period string, terms *inputTerms) {
 	s := &v.Subscription
 	addOns := emptyArrayTerm
 	if len(s.AddOns) > 0 {
@@ -110,7 +117,6 @@ func vendorFields(v *tollgate.VendorState, period string, terms *inputTerms) *as
 		}
 		addOns = ast.ArrayTerm(elems...)
 	}
-	d := &vendorDoc{}
 	d.subVals = [...]*ast.Term{
 		terms.word(s.Tier), terms.word(s.Platform), terms.word(string(s.Status)), optTime(s.PeriodStart),
 		optTime(s.PeriodEnd), optTime(s.TrialEndsAt), terms.word(s.ScheduledTierChange), optTime(s.ScheduledChangeAt),
@@ -128,7 +134,6 @@ func vendorFields(v *tollgate.VendorState, period string, terms *inputTerms) *as
 	d.vendorVals = [...]*ast.Term{&d.subTerm, &d.usageTerm, ast.InternedTerm(v.Revision)}
 	d.vendor = fields{keys: vendorKeys, vals: d.vendorVals[:]}
 	d.vendorTerm.Value = &d.vendor
-	return &d.vendorTerm
 }
 
 // canonicalKeys are the key terms of input and of the decision, by name: a plan's constant

@@ -11,8 +11,9 @@ package tollgate
 
 # Order of checks: vendor, action, status, tier, then the action's own rule.
 #
-# The chain opens with fast paths: the commonest allowed answers (order.create, feature.use,
-# product.add on a subscription's own tier with a plain access status) as one body each, which
+# The chain opens with fast paths: the commonest allowed answers (order.create with and without
+# a quantity, feature.use, product.add with and without a count, on a subscription's own tier
+# with a plain access status) as one body each, which
 # state every check positively, so a body that holds gives the answer the full chain below would
 # (no earlier refusal applies to it). Their first expressions compare input.request.action to a
 # constant, which OPA's rule index uses: a request evaluates only its own action's fast paths.
@@ -40,6 +41,29 @@ decision := {
 	is_number(limit)
 	used := input.vendor.usage.orders
 	used + 1 <= limit
+} else := {
+	"allow": true,
+	"code": "ok",
+	"reason": "",
+	"limit": limit,
+	"used": used,
+	"remaining": limit - used,
+	"tier": sub.tier,
+	"status": sub.status,
+	"upgrade_to": null,
+} if {
+	# order.create, a given quantity of orders, the tier's own (finite) order limit.
+	input.request.action == "order.create"
+	input.request.platform == ""
+	quantity := input.request.quantity
+	is_number(quantity)
+	sub := input.vendor.subscription
+	sub.custom_orders_limit == null
+	{"trial": true, "active": true, "past_due": true}[sub.status]
+	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].orders_per_month
+	is_number(limit)
+	used := input.vendor.usage.orders
+	used + quantity <= limit
 } else := {
 	"allow": true,
 	"code": "ok",
@@ -106,7 +130,29 @@ decision := {
 	"status": sub.status,
 	"upgrade_to": null,
 } if {
-	# product.add under the tier's own (finite) product limit.
+	# product.add under the tier's own (finite) product limit, the count given by the request.
+	input.request.action == "product.add"
+	input.request.platform == ""
+	used := input.request.count
+	is_number(used)
+	sub := input.vendor.subscription
+	sub.custom_products_limit == null
+	{"trial": true, "active": true, "past_due": true}[sub.status]
+	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].products_limit
+	is_number(limit)
+	used < limit
+} else := {
+	"allow": true,
+	"code": "ok",
+	"reason": "",
+	"limit": limit,
+	"used": used,
+	"remaining": limit - used,
+	"tier": sub.tier,
+	"status": sub.status,
+	"upgrade_to": null,
+} if {
+	# product.add under the tier's own (finite) product limit, the count from usage.
 	input.request.action == "product.add"
 	input.request.platform == ""
 	sub := input.vendor.subscription

@@ -101,6 +101,14 @@ func ValidateVendorID(id string) error {
 	if len(id) > 128 {
 		return FieldErrorf("vendor_id", "must be at most 128 bytes, got %d", len(id))
 	}
+	if plainVendorID(id) {
+		return nil
+	}
+	return vendorIDCharacters(id)
+}
+
+// vendorIDCharacters refuses the characters a vendor id must not have, naming what is wrong.
+func vendorIDCharacters(id string) error {
 	if !utf8.ValidString(id) {
 		return FieldErrorf("vendor_id", "must be valid UTF-8")
 	}
@@ -113,6 +121,21 @@ func ValidateVendorID(id string) error {
 		}
 	}
 	return nil
+}
+
+// plainVendorID reports whether id is printable ASCII without '/' and without a leading or
+// trailing space: such an id passes every check of ValidateVendorID, which every check request
+// runs, so it is accepted without decoding runes and looking them up in Unicode tables.
+func plainVendorID(id string) bool {
+	if id[0] == ' ' || id[len(id)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < ' ' || c > '~' || c == '/' {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate checks a whole subscription against the catalog (the tier must exist).

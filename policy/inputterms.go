@@ -27,8 +27,7 @@ import (
 //
 // The entries sit in a fixed table of slot pairs chosen by the vendor id's hash, read and
 // written with atomic pointers: a lookup takes no lock and reads one line of the table and one
-// entry, where a locked map read a shard's lock, the map's control word, its slot and the
-// stored key's bytes, each a likely cache miss when the vendor was not asked about lately.
+// entry, which matters because the vendor asked about is usually out of the CPU's caches.
 type inputTerms struct {
 	seed  maphash.Seed
 	slots []atomic.Pointer[vendorInput] // len is even: way 0 and way 1 of each pair

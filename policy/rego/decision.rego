@@ -13,12 +13,12 @@ package tollgate
 #
 # The chain opens with fast paths: the commonest allowed answers (order.create with and without
 # a quantity, feature.use, product.add with and without a count, on a subscription's own tier
-# with a plain access status) as one body each, which
-# state every check positively, so a body that holds gives the answer the full chain below would
-# (no earlier refusal applies to it). Their first expressions compare input.request.action to a
-# constant, which OPA's rule index uses: a request evaluates only its own action's fast paths.
-# Everything else (denials, refusals, cancelled subscriptions, a request platform, custom
-# limits, quantities) falls through to the full chain.
+# with a plain access status) as one body each, which state every check positively, so a body
+# that holds gives the answer the full chain below would (no earlier refusal applies to it).
+# Their first expressions compare input.request.action to a constant, which OPA's rule index
+# uses: a request evaluates only its own action's fast paths. Everything else (denials,
+# refusals, cancelled subscriptions, a request platform, custom limits) falls through to the
+# full chain.
 decision := {
 	"allow": true,
 	"code": "ok",

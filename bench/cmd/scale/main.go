@@ -5,8 +5,9 @@
 //   - cold start: from process start to the first 200 of /health/ready;
 //   - resident memory per vendor: VmRSS after ready and a few thousand checks, minus the same
 //     figure for an empty store, divided by the vendor count;
-//   - decision latency over loopback HTTP at concurrency 1 (p50, p99), compared with the
-//     smallest size;
+//   - decision latency: the server's own (from its decision log, store lookup to answer),
+//     compared with the smallest size round by round, and the client's round trip over
+//     loopback HTTP at concurrency 1 (p50, p99), shown beside it;
 //   - durable write rate: POST /v1/usage with idempotency keys (fsync'd group commits);
 //   - webhook ingest rate: signed Stripe customer.subscription.updated events (built from
 //     Stripe's fixture objects, one distinct event id each, for existing generated vendors)

@@ -84,15 +84,7 @@ func (s *sampler) report(b *testing.B) {
 func benchDecide(b *testing.B, ttl time.Duration) {
 	e := newEnv(b, ttl)
 	ctx := context.Background()
-	facts := make([]tollgate.Facts, len(e.parsed))
-	now := time.Now()
-	for i := range e.parsed {
-		facts[i] = tollgate.Facts{Request: &e.parsed[i], Now: now}
-		if v, ok := e.store.Vendor(string(e.parsed[i].VendorID)); ok {
-			facts[i].Vendor = v
-			facts[i].Period = tollgate.PeriodKey(&v.Subscription, now)
-		}
-	}
+	facts := e.facts(time.Now())
 	if ttl > 0 { // fill the cache
 		for i := range facts {
 			if _, err := e.engine.Decide(ctx, &facts[i]); err != nil {
@@ -205,7 +197,7 @@ func BenchmarkHTTPCheckUncached(b *testing.B) { benchHTTP(b, 0, 2) }
 func BenchmarkDecideCostByKind(b *testing.B) {
 	e := newEnv(b, 0)
 	ctx := context.Background()
-	now := time.Now()
+	facts := e.facts(time.Now())
 	type acc struct {
 		n   int
 		tot time.Duration
@@ -213,14 +205,9 @@ func BenchmarkDecideCostByKind(b *testing.B) {
 	by := map[string]*acc{}
 	for b.Loop() {
 		for round := 0; round < 3; round++ {
-			for i := range e.parsed[:5000] {
-				f := tollgate.Facts{Request: &e.parsed[i], Now: now}
-				if v, ok := e.store.Vendor(string(e.parsed[i].VendorID)); ok {
-					f.Vendor = v
-					f.Period = tollgate.PeriodKey(&v.Subscription, now)
-				}
+			for i := range facts[:5000] {
 				t0 := time.Now()
-				d, err := e.engine.Decide(ctx, &f)
+				d, err := e.engine.Decide(ctx, &facts[i])
 				el := time.Since(t0)
 				if err != nil {
 					b.Fatal(err)

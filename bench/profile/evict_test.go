@@ -1,0 +1,64 @@
+package profile
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tollgate-pdp/tollgate"
+)
+
+// BenchmarkDecideEvicted: the mix's uncached decisions, each after writing one byte per cache
+// line of a buffer of the given size, which evicts the decision's code and data from the
+// CPU's caches as a server's network reads and writes do between two requests. Only the
+// Decide calls are timed (decide-ns: their mean; p50-ns: the median of the first 8192); ns/op
+// includes the eviction. With no eviction it is BenchmarkDecideUncached. The server spends
+// about twice the in-process figure on a decision (BENCHMARKS.md, "What stands in the way"),
+// and this shows how much of that the cold caches alone explain.
+func BenchmarkDecideEvicted(b *testing.B) {
+	for _, kib := range []int{0, 256, 1024, 4096} {
+		b.Run(fmt.Sprintf("evict=%dKiB", kib), func(b *testing.B) {
+			e := newEnv(b, 0)
+			ctx := context.Background()
+			facts := e.facts(time.Now())
+			evict := make([]byte, kib<<10)
+			s := sampler{times: make([]time.Duration, 0, 8192)}
+			var total time.Duration
+			n := 0
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				for j := 0; j < len(evict); j += 64 {
+					evict[j]++
+				}
+				t0 := time.Now()
+				_, err := e.engine.Decide(ctx, &facts[i%len(facts)])
+				d := time.Since(t0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += d
+				n++
+				if len(s.times) < cap(s.times) {
+					s.times = append(s.times, d)
+				}
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/float64(n), "decide-ns")
+			s.report(b)
+		})
+	}
+}
+
+// facts are the mix's requests with their vendors' snapshots and periods, as the Checker
+// gathers them.
+func (e *env) facts(now time.Time) []tollgate.Facts {
+	facts := make([]tollgate.Facts, len(e.parsed))
+	for i := range e.parsed {
+		facts[i] = tollgate.Facts{Request: &e.parsed[i], Now: now}
+		if v, ok := e.store.Vendor(string(e.parsed[i].VendorID)); ok {
+			facts[i].Vendor = v
+			facts[i].Period = tollgate.PeriodKey(&v.Subscription, now)
+		}
+	}
+	return facts
+}

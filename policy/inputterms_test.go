@@ -71,6 +71,32 @@ func TestVendorInputsShareSlots(t *testing.T) {
 	}
 }
 
+// A vendor's newer snapshot replaces that vendor's own entry, never another vendor's, so a
+// superseded snapshot is not kept alive and the other vendor still hits.
+func TestNewSnapshotReplacesOwnEntry(t *testing.T) {
+	c := newInputTerms(2) // one pair of ways: a and b fill it
+	snap := func(id string, rev uint64) *tollgate.VendorState {
+		return &tollgate.VendorState{Subscription: tollgate.Subscription{VendorID: id, Tier: "essential",
+			Status: tollgate.StatusActive}, Revision: rev}
+	}
+	const period = "2026-11-01T00:00:00Z"
+	a1, b := snap("a", 1), snap("b", 1)
+	_, aID := c.get("a", a1, period)
+	bTerm, bID := c.get("b", b, period)
+	a2 := snap("a", 2)
+	if _, id := c.get("a", a2, period); id != aID {
+		t.Fatal("the new snapshot of a did not take over a's entry (its id term)")
+	}
+	if got, id := c.get("b", b, period); got != bTerm || id != bID {
+		t.Fatal("b's entry was replaced by a's new snapshot")
+	}
+	for w := range c.slots {
+		if e := c.slots[w].Load(); e != nil && e.v == a1 {
+			t.Fatal("the table still holds a's superseded snapshot")
+		}
+	}
+}
+
 // Decisions in one second share input.now; the next second gets its own, with its value.
 func TestNowTermPerSecond(t *testing.T) {
 	c := newInputTerms(16)

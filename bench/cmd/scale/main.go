@@ -129,7 +129,7 @@ func main() {
 	flag.Uint64Var(&cfg.seed, "seed", 1, "generator seed")
 	flag.IntVar(&cfg.warm, "warmup", 2_000, "unmeasured checks after ready")
 	flag.IntVar(&cfg.checks, "checks", 5_000, "measured checks at concurrency 1 per round")
-	flag.IntVar(&cfg.rounds, "rounds", 7, "latency rounds; each round measures every size in turn")
+	flag.IntVar(&cfg.rounds, "rounds", 21, "latency rounds; each round measures every size in turn (single rounds move by tens of percent here, so the median needs many)")
 	flag.IntVar(&cfg.writes, "writes", 3_000, "durable usage writes (POST /v1/usage with idempotency keys)")
 	flag.IntVar(&cfg.writeConc, "write-concurrency", 16, "connections for the usage writes")
 	flag.IntVar(&cfg.hooks, "webhooks", 3_000, "signed Stripe webhook events (distinct ids) POSTed to /webhooks/stripe per size")

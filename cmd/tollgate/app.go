@@ -37,6 +37,7 @@ type app struct {
 	freshness   *tollgate.Freshness
 	decisionLog *decisionlog.Log
 	closeLog    func() error
+	gc          *gcHeadroom
 	snapshotAt  time.Duration
 	// refresh asks for a re-evaluation of every vendor's effective limits (policy or catalog
 	// changed); one pending request is enough.
@@ -60,7 +61,7 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	if err != nil {
 		return nil, fmt.Errorf("--when-stale: %w", err)
 	}
-	a := &app{cfg: cfg, log: log, refresh: make(chan struct{}, 1)}
+	a := &app{cfg: cfg, log: log, refresh: make(chan struct{}, 1), gc: newGCHeadroom(cfg.GCHeadroomMiB, os.Getenv, log)}
 	if a.snapshotAt, err = parseSnapshotTime(cfg.SnapshotTime); err != nil {
 		return nil, err
 	}
@@ -186,6 +187,7 @@ func (a *app) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return a.metrics.RunSampler(gctx, 5*time.Second) })
+	g.Go(func() error { return a.gc.Run(gctx) })
 	g.Go(func() error { return runSnapshots(gctx, a.snapshotAt, a.takeSnapshot) })
 	g.Go(func() error {
 		// Hourly as well: access can end by time alone (a cancelled subscription reaching its

@@ -57,16 +57,24 @@ func newEnvT(b testing.TB, ttl time.Duration) *env {
 	if err != nil {
 		b.Fatal(err)
 	}
-	reqs, err := gen.Requests(1, 50_000, vendors, tollgate.DefaultCatalog())
+	reqs, parsed := mixRequests(b, 50_000, vendors)
+	return &env{store: st, engine: eng, checker: tollgate.NewChecker(st, eng, nil), reqs: reqs, parsed: parsed}
+}
+
+// mixRequests is the comparison's mix of n requests over the vendors, and each as the
+// CheckRequest the decision API would decode.
+func mixRequests(tb testing.TB, n, vendors int) ([]gen.Request, []tollgate.CheckRequest) {
+	tb.Helper()
+	reqs, err := gen.Requests(1, n, vendors, tollgate.DefaultCatalog())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	parsed := make([]tollgate.CheckRequest, len(reqs))
 	for i, r := range reqs {
 		parsed[i] = tollgate.CheckRequest{VendorID: tollgate.VendorID(r.VendorID), Action: r.Action,
 			Count: r.Count, Quantity: r.Quantity, Feature: r.Feature}
 	}
-	return &env{store: st, engine: eng, checker: tollgate.NewChecker(st, eng, nil), reqs: reqs, parsed: parsed}
+	return reqs, parsed
 }
 
 // sampleP50 times the first n calls individually and reports their median.

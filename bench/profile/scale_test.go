@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tollgate-pdp/tollgate"
-	"github.com/tollgate-pdp/tollgate/bench/internal/gen"
 	"github.com/tollgate-pdp/tollgate/cache"
 	"github.com/tollgate-pdp/tollgate/policy"
 )
@@ -49,15 +48,7 @@ func checkAtScale(b *testing.B, n int, big string, kib int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	reqs, err := gen.Requests(1, 200_000, n, tollgate.DefaultCatalog())
-	if err != nil {
-		b.Fatal(err)
-	}
-	parsed := make([]tollgate.CheckRequest, len(reqs))
-	for i, r := range reqs {
-		parsed[i] = tollgate.CheckRequest{VendorID: tollgate.VendorID(r.VendorID), Action: r.Action,
-			Count: r.Count, Quantity: r.Quantity, Feature: r.Feature}
-	}
+	_, parsed := mixRequests(b, 200_000, n)
 	evict := make([]byte, kib<<10)
 	var lookup, decide time.Duration
 	now := time.Now()

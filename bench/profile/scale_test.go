@@ -54,9 +54,7 @@ func checkAtScale(b *testing.B, n int, big string, kib int) {
 	now := time.Now()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		for j := 0; j < len(evict); j += 64 {
-			evict[j]++
-		}
+		evictCaches(evict)
 		req := &parsed[i%len(parsed)]
 		t0 := time.Now()
 		f := tollgate.Facts{Request: req, Now: now}

@@ -11,7 +11,7 @@ import (
 )
 
 // handleCheck answers POST /v1/check. It is the hot path: the request struct and the output
-// buffer come from pools, and the decision is encoded by hand (see encode.go).
+// buffer come from pools, and the decision is encoded by hand (Decision.AppendJSON).
 func (s *Server) handleCheck(c *fiber.Ctx) error {
 	req := s.reqPool.Get().(*tollgate.CheckRequest)
 	// The Checker and Evaluator do not keep the request after Check returns (the Evaluator
@@ -45,7 +45,7 @@ func (s *Server) handleCheck(c *fiber.Ctx) error {
 // writeDecision encodes d into a pooled buffer and copies it into the response.
 func (s *Server) writeDecision(c *fiber.Ctx, d *tollgate.Decision) error {
 	bp := s.bufPool.Get().(*[]byte)
-	b, err := appendDecision((*bp)[:0], d)
+	b, err := d.AppendJSON((*bp)[:0])
 	if err != nil {
 		s.bufPool.Put(bp)
 		return s.writeError(c, err)
@@ -108,7 +108,7 @@ func (s *Server) handleCheckBatch(c *fiber.Ctx) error {
 			continue
 		}
 		s.cfg.Observer.DecisionMade(reqs[i].Action, d.Code, latency)
-		if out, err = appendDecision(out, &d); err != nil {
+		if out, err = d.AppendJSON(out); err != nil {
 			return s.writeError(c, err)
 		}
 	}

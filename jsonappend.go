@@ -72,8 +72,8 @@ func (d *Decision) validStrings() bool {
 // AppendJSON appends the entry as JSON (one decision log line, without the newline).
 func (e *DecisionLogEntry) AppendJSON(b []byte) ([]byte, error) {
 	if e.Result.Explain != nil || !e.plain() {
-		cp := *e
-		return appendMarshal(b, &cp)
+		// Unlike a Decision, an entry is on the heap already (the log owns it): no copy.
+		return appendMarshal(b, e)
 	}
 	b = append(b, `{"decision_id":`...)
 	b = appendJSONString(b, e.DecisionID)

@@ -36,7 +36,10 @@ func BenchmarkDecideEvicted(b *testing.B) {
 			e := newEnv(b, 0)
 			ctx := context.Background()
 			facts := e.facts(time.Now())
-			other := otherVendorSameAction(facts)
+			var other []int
+			if v.otherFirst {
+				other = otherVendorSameAction(facts)
+			}
 			evict := make([]byte, v.kib<<10)
 			s := sampler{times: make([]time.Duration, 0, 8192)}
 			var total time.Duration

@@ -60,12 +60,10 @@ func (c *Checker) Check(ctx context.Context, req *CheckRequest) (Decision, error
 		facts.Vendor = v
 		facts.Period = PeriodKey(&v.Subscription, now)
 	}
-	c.markStale(&facts)
-	d, err := c.Policy.Decide(ctx, &facts)
+	d, err := c.decide(ctx, &facts)
 	if err != nil {
 		return Decision{}, fmt.Errorf("check %s for vendor %s: %w", req.Action, req.VendorID, err)
 	}
-	d.DecisionID = c.ids.next()
 	c.finish(&facts, &d, started)
 	return d, nil
 }
@@ -78,21 +76,29 @@ func (c *Checker) started() time.Time {
 	return time.Now()
 }
 
-// markStale puts the staleness facts in: the policy decides what a stale answer is.
-func (c *Checker) markStale(f *Facts) {
+// decide evaluates the facts with their staleness: when no Stripe state was applied for too
+// long the facts carry the action's stale mode (the policy decides what a stale answer is),
+// and the answer is marked stale. It also names the decision.
+func (c *Checker) decide(ctx context.Context, f *Facts) (Decision, error) {
 	if c.Freshness.Stale(f.Now) {
 		f.Stale, f.StaleMode = true, c.WhenStale.Mode(f.Request.Action)
 	}
-}
-
-// finish marks staleness on the answer, tells the noter, and logs the decision.
-func (c *Checker) finish(f *Facts, d *Decision, started time.Time) {
+	d, err := c.Policy.Decide(ctx, f)
+	if err != nil {
+		return Decision{}, err
+	}
+	d.DecisionID = c.ids.next()
 	if f.Stale {
 		d.Stale = true
 		if d.StaleMode == "" {
 			d.StaleMode = f.StaleMode
 		}
 	}
+	return d, nil
+}
+
+// finish tells the noter and logs the decision.
+func (c *Checker) finish(f *Facts, d *Decision, started time.Time) {
 	if c.Noter != nil && f.Vendor != nil {
 		c.Noter.NoteCheck(f.Vendor, f.Request, d.Allow)
 	}
@@ -164,17 +170,9 @@ func (c *Checker) consume(ctx context.Context, req *CheckRequest) (Decision, err
 			}
 		}
 	}
-	c.markStale(&facts)
-	d, err := c.Policy.Decide(ctx, &facts)
+	d, err := c.decide(ctx, &facts)
 	if err != nil {
 		return Decision{}, fmt.Errorf("consume for vendor %s: %w", vendorID, err)
-	}
-	d.DecisionID = c.ids.next()
-	if f := facts; f.Stale {
-		d.Stale = true
-		if d.StaleMode == "" {
-			d.StaleMode = f.StaleMode
-		}
 	}
 	if !d.Allow || !known {
 		c.finish(&facts, &d, started)

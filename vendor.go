@@ -82,6 +82,7 @@ type Evaluator interface {
 	// Query evaluates an arbitrary document under data (the OPA Data API); path is slash
 	// separated ("tollgate/decision"). defined is false when the document is undefined.
 	Query(ctx context.Context, path string, input any) (result any, defined bool, err error)
-	// Revision names the compiled policy in service.
-	Revision() string
+	// LimitsResolver answers a vendor's effective limits (Revision names the compiled policy
+	// in service).
+	LimitsResolver
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -140,6 +141,14 @@ func TestIdempotencyKeyReplayOverHTTP(t *testing.T) {
 	}
 }
 
+// limitOf prints an effective limit as the API shows it (null = unlimited).
+func limitOf(p *int64) string {
+	if p == nil {
+		return "null"
+	}
+	return strconv.FormatInt(*p, 10)
+}
+
 func TestVendorReadAndAdminWrites(t *testing.T) {
 	e := newEnv(t, nil)
 	var v api.VendorView
@@ -151,7 +160,7 @@ func TestVendorReadAndAdminWrites(t *testing.T) {
 	if v.VendorID != "4" || v.Tier == nil || v.Tier.Code != "essential" || v.OrdersUsed != 90 || v.PolicyRevision == "" {
 		t.Fatalf("view: %s", r.Body)
 	}
-	if fmt.Sprint(v.Limits["orders"]) != "100" || fmt.Sprint(v.Limits["products"]) != "200" || fmt.Sprint(v.Limits["team_members"]) != "1" {
+	if limitOf(v.Limits.Orders) != "100" || limitOf(v.Limits.Products) != "200" || limitOf(v.Limits.TeamMembers) != "1" {
 		t.Fatalf("effective limits: %v", v.Limits)
 	}
 
@@ -161,7 +170,7 @@ func TestVendorReadAndAdminWrites(t *testing.T) {
 		t.Fatalf("put: %d %s", r.Status, r.Body)
 	}
 	r.decode(t, &v)
-	if v.Subscription.Tier != "professional" || fmt.Sprint(v.Limits["team_members"]) != "7" || fmt.Sprint(v.Limits["orders"]) != "500" {
+	if v.Subscription.Tier != "professional" || limitOf(v.Limits.TeamMembers) != "7" || limitOf(v.Limits.Orders) != "500" {
 		t.Fatalf("after put: %s", r.Body)
 	}
 	// A new vendor can be created.
@@ -172,12 +181,12 @@ func TestVendorReadAndAdminWrites(t *testing.T) {
 	// PATCH: absent unchanged, null clears, a number sets.
 	r = e.admin(http.MethodPatch, e.decision+"/v1/vendors/4/overrides", `{"custom_orders_limit":1000}`)
 	r.decode(t, &v)
-	if r.Status != http.StatusOK || fmt.Sprint(v.Limits["orders"]) != "1000" || fmt.Sprint(v.Limits["team_members"]) != "7" {
+	if r.Status != http.StatusOK || limitOf(v.Limits.Orders) != "1000" || limitOf(v.Limits.TeamMembers) != "7" {
 		t.Fatalf("patch set: %d %s", r.Status, r.Body)
 	}
 	r = e.admin(http.MethodPatch, e.decision+"/v1/vendors/4/overrides", `{"custom_team_limit":null}`)
 	r.decode(t, &v)
-	if r.Status != http.StatusOK || fmt.Sprint(v.Limits["orders"]) != "1000" || fmt.Sprint(v.Limits["team_members"]) != "3" {
+	if r.Status != http.StatusOK || limitOf(v.Limits.Orders) != "1000" || limitOf(v.Limits.TeamMembers) != "3" {
 		t.Fatalf("patch clear: %d %s", r.Status, r.Body)
 	}
 	// Decisions follow the write.

@@ -1,13 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
@@ -22,11 +19,19 @@ type VendorView struct {
 	Tier           *tollgate.Tier               `json:"tier"` // the catalog tier; null when the catalog lacks it
 	Period         string                       `json:"period"`
 	OrdersUsed     int64                        `json:"orders_used"` // in Period
-	Limits         map[string]any               `json:"effective_limits"`
+	Limits         EffectiveLimits              `json:"effective_limits"`
 	Usage          tollgate.Usage               `json:"usage"`
 	AddOns         []tollgate.SubscriptionAddOn `json:"add_ons"`
 	Revision       uint64                       `json:"revision"`
 	PolicyRevision string                       `json:"policy_revision"`
+}
+
+// EffectiveLimits are the vendor's limits as the policy computes them: the custom override when
+// set, else the tier's; null = unlimited.
+type EffectiveLimits struct {
+	Orders      *int64 `json:"orders"`
+	Products    *int64 `json:"products"`
+	TeamMembers *int64 `json:"team_members"`
 }
 
 // vendorID reads and validates the {id} path parameter. fiber's values point into the
@@ -63,11 +68,8 @@ func notFound(id string) error {
 		Message: "vendor_id: vendor " + strconv.Quote(id) + " not found"}
 }
 
-// vendorView assembles the view. Effective limits come from the policy, never from Go: first
-// the policy's own data.tollgate.effective_limits document, else its orders_limit,
-// products_limit and team_limit rules, both evaluated on the exact input a decision would see
-// (taken from an explained zero-quantity order probe); when the policy does not explain, the
-// limits the probe decisions report.
+// vendorView assembles the view. Effective limits are the policy's answer
+// (Evaluator.EffectiveLimits), never derived here.
 func (s *Server) vendorView(ctx context.Context, v *tollgate.VendorState) (*VendorView, error) {
 	now := s.cfg.Checker.Now()
 	sub := v.Subscription
@@ -84,66 +86,10 @@ func (s *Server) vendorView(ctx context.Context, v *tollgate.VendorState) (*Vend
 		tc := *t
 		view.Tier = &tc
 	}
-	limits, err := s.effectiveLimits(ctx, v, period, now)
+	lim, err := s.cfg.Policy.EffectiveLimits(ctx, v, now)
 	if err != nil {
 		return nil, fmt.Errorf("vendor %s: effective limits: %w", sub.VendorID, err)
 	}
-	view.Limits = limits
+	view.Limits = EffectiveLimits{Orders: lim.Orders, Products: lim.Products, TeamMembers: lim.TeamMembers}
 	return view, nil
-}
-
-func (s *Server) effectiveLimits(ctx context.Context, v *tollgate.VendorState, period string, now time.Time) (map[string]any, error) {
-	zero := int64(0)
-	probe := func(action string, explain bool) (tollgate.Decision, error) {
-		req := tollgate.CheckRequest{VendorID: tollgate.VendorID(v.Subscription.VendorID), Action: action,
-			Quantity: &zero, Count: &zero, Explain: explain}
-		if action != tollgate.ActionOrderCreate {
-			req.Quantity = nil
-		} else {
-			req.Count = nil
-		}
-		return s.cfg.Policy.Decide(ctx, &tollgate.Facts{Request: &req, Vendor: v, Period: period, Now: now})
-	}
-	d, err := probe(tollgate.ActionOrderCreate, true)
-	if err != nil {
-		return nil, err
-	}
-	if d.Explain != nil && len(d.Explain.Input) > 0 {
-		var input any
-		dec := json.NewDecoder(bytes.NewReader(d.Explain.Input))
-		dec.UseNumber()
-		if err := dec.Decode(&input); err != nil {
-			return nil, fmt.Errorf("decode explained input: %w", err)
-		}
-		res, defined, err := s.cfg.Policy.Query(ctx, "tollgate/effective_limits", input)
-		if err != nil {
-			return nil, err
-		}
-		if m, ok := res.(map[string]any); defined && ok {
-			return m, nil
-		}
-		out := map[string]any{}
-		for name, rule := range map[string]string{"orders": "tollgate/orders_limit",
-			"products": "tollgate/products_limit", "team_members": "tollgate/team_limit"} {
-			res, defined, err := s.cfg.Policy.Query(ctx, rule, input)
-			if err != nil {
-				return nil, err
-			}
-			if defined {
-				out[name] = res
-			}
-		}
-		if len(out) > 0 {
-			return out, nil
-		}
-	}
-	out := map[string]any{"orders": d.Limit}
-	for name, action := range map[string]string{"products": tollgate.ActionProductAdd, "team_members": tollgate.ActionTeamMemberAdd} {
-		pd, err := probe(action, false)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = pd.Limit
-	}
-	return out, nil
 }

@@ -58,6 +58,10 @@ type EffectiveLimits struct {
 	Products    *int64 `json:"products"`
 	TeamMembers *int64 `json:"team_members"`
 	Access      bool   `json:"access"`
+	// NearOrders are the order counts from which the vendor counts as near (NearLimit's
+	// AtLeast80) and at (AtLeast100) its order limit: empty, or those two, ascending. The
+	// thresholds are the policy's.
+	NearOrders []int64 `json:"near_orders"`
 }
 
 // LimitsResolver computes effective limits with the policy. The store calls it when a vendor

@@ -91,7 +91,7 @@ type contribution struct {
 	lim    *tollgate.EffectiveLimits // shared with every vendor of equal limit facts (the memo)
 	orders int64
 	month  int32
-	near   int8 // 1: >= 80% of the order limit, 2: >= 100%
+	near   int8 // thresholds of lim.NearOrders reached: 1 near the order limit, 2 at it
 }
 
 // noLimits is the contribution's limits when they are unknown: no access.
@@ -158,12 +158,11 @@ func (a *aggregates) contribution(v *tollgate.VendorState) contribution {
 	if a.limits != nil {
 		c.lim = a.evaluate(v, factsOf(s), a.limits.Revision(), now)
 	}
-	if c.lim.Access && c.lim.Orders != nil {
-		switch l := *c.lim.Orders; {
-		case c.orders >= l:
-			c.near = 2
-		case c.orders*5 >= l*4:
-			c.near = 1
+	if c.lim.Access {
+		for _, n := range c.lim.NearOrders {
+			if c.orders >= n {
+				c.near++
+			}
 		}
 	}
 	return c

@@ -77,10 +77,38 @@ func (e *Engine) EffectiveLimits(ctx context.Context, v *tollgate.VendorState, n
 		b, _ := t.Value.(ast.Boolean)
 		out.Access = bool(b)
 	}
+	if out.NearOrders, err = nearOrders(obj.Get(kNearOrders)); err != nil {
+		return out, fmt.Errorf("%s for vendor %s: %w", CapacityFactsQuery, v.Subscription.VendorID, err)
+	}
 	return out, nil
 }
 
-var kAccess = ast.StringTerm("access")
+var kAccess, kNearOrders = ast.StringTerm("access"), ast.StringTerm("near_orders")
+
+// nearOrders reads capacity_facts.near_orders: absent or empty, or two ascending integers.
+func nearOrders(t *ast.Term) ([]int64, error) {
+	if t == nil {
+		return nil, nil
+	}
+	arr, ok := t.Value.(*ast.Array)
+	if !ok || (arr.Len() != 0 && arr.Len() != 2) {
+		return nil, fmt.Errorf("near_orders is %v, want [] or [near, at]", t)
+	}
+	out := make([]int64, arr.Len())
+	for i := range out {
+		n, ok := arr.Elem(i).Value.(ast.Number)
+		if !ok {
+			return nil, fmt.Errorf("near_orders[%d] is %v, want an integer", i, arr.Elem(i))
+		}
+		if out[i], ok = n.Int64(); !ok || (i > 0 && out[i] < out[i-1]) {
+			return nil, fmt.Errorf("near_orders is %v, want two ascending integers", t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
 
 // capacityQuery prepares data.tollgate.capacity_facts once per compiled state, like the
 // decision query: results as AST terms, evaluated in the state's shared read transaction.
@@ -149,7 +177,7 @@ func (e *Engine) DryRun(ctx context.Context, candidate *tollgate.Catalog, forEac
 	if err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)
 	}
-	store, err := catalogStore(candidate.Clone())
+	store, err := catalogStore(ctx, candidate.Clone(), compiler)
 	if err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)
 	}

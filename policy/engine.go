@@ -195,7 +195,7 @@ func (e *Engine) build(ctx context.Context, src sources, cat *tollgate.Catalog) 
 	if err != nil {
 		return nil, err
 	}
-	store, err := catalogStore(cat)
+	store, err := catalogStore(ctx, cat, compiler)
 	if err != nil {
 		return nil, err
 	}

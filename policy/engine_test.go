@@ -186,7 +186,11 @@ func TestExplainReproduces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := catalogStore(testCatalog())
+	compiler, err := src.compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := catalogStore(ctx, testCatalog(), compiler)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,9 +31,19 @@ grants_access if {
 	decision.code != "inactive"
 }
 
-capacity_facts := object.union(effective_limits, {"access": true}) if {
+capacity_facts := object.union(effective_limits, {"access": true, "near_orders": near_orders}) if {
 	grants_access
-} else := object.union(effective_limits, {"access": false})
+} else := object.union(effective_limits, {"access": false, "near_orders": []})
+
+# Near the order limit (the capacity figures' near_order_limit, at_least_80 and at_least_100):
+# a vendor with access is near its order limit from 80% of it and at it from 100%.
+near_order_limit_percents := [80, 100]
+
+# near_orders: the order counts from which the vendor is near (80%) and at (100%) its effective
+# order limit; none when it has no limit.
+near_orders := [ceil((effective_orders_limit * pct) / 100) | some pct in near_order_limit_percents] if {
+	is_number(effective_orders_limit)
+} else := []
 
 # plan_findings: why this vendor would suffer under the catalog in data.catalog (the dry run
 # puts a candidate there). Only subscriptions with access count; "over" means strictly above
@@ -64,9 +74,10 @@ plan_findings contains sprintf("feature:%s", [f]) if {
 	not f in tier.features
 }
 
-# The vendor's tier would disappear from the catalog.
+# The vendor's tier would disappear from the catalog: the decision's own refusal of a
+# subscription whose status has access (not lapsed) but whose tier is missing.
 plan_findings contains "tier_missing" if {
 	is_object(input.vendor)
+	not lapsed
 	not tier
-	decision.reason == "Subscription plan is not available"
 }

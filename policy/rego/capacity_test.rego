@@ -11,15 +11,23 @@ findings_of(c) := f if {
 }
 
 test_capacity_facts_tier_limits if {
-	facts_of({}) == {"orders": 100, "products": 200, "team_members": 1, "access": true}
+	facts_of({}) == {"orders": 100, "products": 200, "team_members": 1, "access": true, "near_orders": [80, 100]}
+}
+
+test_capacity_facts_near_orders if {
+	# 80% and 100% of the effective order limit, rounded up to whole orders.
+	facts_of({"sub": {"custom_orders_limit": 7}}).near_orders == [6, 7]
+	facts_of({"sub": {"custom_orders_limit": 0}}).near_orders == [0, 0]
+	facts_of({"sub": {"tier": "enterprise"}}).near_orders == []
+	facts_of({"sub": {"status": "expired"}}).near_orders == []
 }
 
 test_capacity_facts_overrides_win if {
-	facts_of({"sub": {"custom_orders_limit": 750, "custom_team_limit": 5}}) == {"orders": 750, "products": 200, "team_members": 5, "access": true}
+	facts_of({"sub": {"custom_orders_limit": 750, "custom_team_limit": 5}}) == {"orders": 750, "products": 200, "team_members": 5, "access": true, "near_orders": [600, 750]}
 }
 
 test_capacity_facts_unlimited_is_null if {
-	facts_of({"sub": {"tier": "enterprise"}}) == {"orders": null, "products": null, "team_members": null, "access": true}
+	facts_of({"sub": {"tier": "enterprise"}}) == {"orders": null, "products": null, "team_members": null, "access": true, "near_orders": []}
 }
 
 test_capacity_facts_no_access if {
@@ -27,7 +35,7 @@ test_capacity_facts_no_access if {
 	facts_of({"sub": {"status": "cancelled", "period_end": now - 1}}).access == false
 	facts_of({"sub": {"status": "cancelled"}}).access == true
 	facts_of({"sub": {"status": "past_due"}}).access == true
-	facts_of({"sub": {"tier": "platinum"}}) == {"orders": null, "products": null, "team_members": null, "access": false}
+	facts_of({"sub": {"tier": "platinum"}}) == {"orders": null, "products": null, "team_members": null, "access": false, "near_orders": []}
 }
 
 halved := [object.union(t, {"orders_per_month": 50}) | some t in tiers; t.code == "essential"]
@@ -42,6 +50,7 @@ test_plan_findings if {
 	findings_of({"usage": {"products": 201, "team_members": 2}}) == {"products_limit", "team_limit"}
 	findings_of({"usage": {"features_used": ["api_access", "invoice_lu"]}}) == {"feature:api_access"}
 	findings_of({"sub": {"tier": "platinum"}}) == {"tier_missing"}
+	findings_of({"sub": {"tier": "platinum", "status": "expired"}}) == set()
 }
 
 stale_of(c, mode) := d if {

@@ -5,20 +5,60 @@
 # Performance note: this policy is evaluated per request, and every rule reference is a
 # separate evaluation step in OPA. So the checks are one `else` chain (an evaluation touches
 # only the rules on its own path) that opens with one-body fast paths for the commonest answers,
-# the hot paths read input.* directly, constant sets are written inline, and upgrade_to (which
-# looks at other tiers) is computed only on a denial. See policy/README.md, Performance.
+# the hot paths read input.* directly, and upgrade_to (which looks at other tiers) is computed
+# only on a denial. See policy/README.md, Performance.
 package tollgate
+
+# Every reason a decision gives, by what it is about; limit reasons are formats of the limit.
+reasons := {
+	"unknown_vendor": "Unknown vendor",
+	"unknown_action": "Unknown action",
+	"inactive": "Subscription is not active",
+	"tier_missing": "Subscription plan is not available",
+	"feature_missing": "Feature not available on your plan",
+	"orders": "Monthly order limit reached (%d orders). Upgrade to continue.",
+	"products": "Product limit reached (%d products). Upgrade to add more.",
+	"team_members": "Team member limit reached (%d members). Upgrade to add more.",
+	"cms_pages": "CMS page limit reached (%d pages). Upgrade to add more.",
+	"cms_custom_pages": "Custom CMS page limit reached (%d pages). Upgrade to add more.",
+	"order_history": "Order history limited to %d months on your plan. Upgrade to see more.",
+	"stale": "Subscription status could not be verified recently. Try again later.",
+}
+
+actions := {
+	"order.create",
+	"product.add",
+	"team_member.add",
+	"feature.use",
+	"cms_page.create",
+	"order_history.view",
+}
+
+# Access: trial, active and past_due (the payment grace period) have it; cancelled keeps it
+# until period_end (without a period_end it keeps it). Anything else (expired, or a status this
+# policy does not know) has none.
+open_statuses := {"trial", "active", "past_due"}
+
+access_statuses := open_statuses | {"cancelled"}
+
+# lapsed: the subscription's status gives no access now.
+lapsed if not input.vendor.subscription.status in access_statuses
+
+lapsed if {
+	input.vendor.subscription.status == "cancelled"
+	is_number(input.vendor.subscription.period_end)
+	input.vendor.subscription.period_end <= input.now
+}
 
 # Order of checks: vendor, action, status, tier, then the action's own rule.
 #
-# The chain opens with fast paths: the commonest allowed answers (order.create with and without
-# a quantity, feature.use, product.add with and without a count, on a subscription's own tier
-# with a plain access status) as one body each, which state every check positively, so a body
-# that holds gives the answer the full chain below would (no earlier refusal applies to it).
-# Their first expressions compare input.request.action to a constant, which OPA's rule index
-# uses: a request evaluates only its own action's fast paths. Everything else (denials,
-# refusals, cancelled subscriptions, a request platform, custom limits) falls through to the
-# full chain.
+# The chain opens with fast paths: the commonest answers (order.create with and without a
+# quantity, feature.use, product.add with and without a count, on a subscription's own tier
+# with an open status) as one body each, which state every check positively, so a body that
+# holds gives the answer the full chain below would (no earlier refusal applies to it). Their
+# first expressions compare input.request.action to a constant, which OPA's rule index uses: a
+# request evaluates only its own action's fast paths. Everything else (other denials, refusals,
+# cancelled subscriptions, a request platform, custom limits) falls through to the full chain.
 decision := {
 	"allow": true,
 	"code": "ok",
@@ -36,7 +76,7 @@ decision := {
 	input.request.quantity == null
 	sub := input.vendor.subscription
 	sub.custom_orders_limit == null
-	{"trial": true, "active": true, "past_due": true}[sub.status]
+	open_statuses[sub.status]
 	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].orders_per_month
 	is_number(limit)
 	used := input.vendor.usage.orders
@@ -59,7 +99,7 @@ decision := {
 	is_number(quantity)
 	sub := input.vendor.subscription
 	sub.custom_orders_limit == null
-	{"trial": true, "active": true, "past_due": true}[sub.status]
+	open_statuses[sub.status]
 	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].orders_per_month
 	is_number(limit)
 	used := input.vendor.usage.orders
@@ -80,7 +120,7 @@ decision := {
 	input.request.platform == ""
 	sub := input.vendor.subscription
 	sub.custom_orders_limit == null
-	{"trial": true, "active": true, "past_due": true}[sub.status]
+	open_statuses[sub.status]
 	data.catalog.tiers_by_platform[sub.platform][sub.tier].orders_per_month == null
 	used := input.vendor.usage.orders
 	is_number(used)
@@ -99,12 +139,12 @@ decision := {
 	input.request.action == "feature.use"
 	input.request.platform == ""
 	sub := input.vendor.subscription
-	{"trial": true, "active": true, "past_due": true}[sub.status]
+	open_statuses[sub.status]
 	input.request.feature in data.catalog.tiers_by_platform[sub.platform][sub.tier].features
 } else := {
 	"allow": false,
 	"code": "feature_missing",
-	"reason": "Feature not available on your plan",
+	"reason": reasons.feature_missing,
 	"limit": null,
 	"used": 0,
 	"remaining": null,
@@ -116,7 +156,7 @@ decision := {
 	input.request.action == "feature.use"
 	input.request.platform == ""
 	sub := input.vendor.subscription
-	{"trial": true, "active": true, "past_due": true}[sub.status]
+	open_statuses[sub.status]
 	features := data.catalog.tiers_by_platform[sub.platform][sub.tier].features
 	not input.request.feature in features
 } else := {
@@ -137,7 +177,7 @@ decision := {
 	is_number(used)
 	sub := input.vendor.subscription
 	sub.custom_products_limit == null
-	{"trial": true, "active": true, "past_due": true}[sub.status]
+	open_statuses[sub.status]
 	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].products_limit
 	is_number(limit)
 	used < limit
@@ -157,7 +197,7 @@ decision := {
 	input.request.platform == ""
 	sub := input.vendor.subscription
 	sub.custom_products_limit == null
-	{"trial": true, "active": true, "past_due": true}[sub.status]
+	open_statuses[sub.status]
 	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].products_limit
 	is_number(limit)
 	used := product_count
@@ -165,7 +205,7 @@ decision := {
 } else := {
 	"allow": false,
 	"code": "limit_reached",
-	"reason": sprintf("Monthly order limit reached (%d orders). Upgrade to continue.", [limit]),
+	"reason": sprintf(reasons.orders, [limit]),
 	"limit": limit,
 	"used": used,
 	"remaining": 0,
@@ -179,7 +219,7 @@ decision := {
 	input.request.quantity == null
 	sub := input.vendor.subscription
 	sub.custom_orders_limit == null
-	{"trial": true, "active": true, "past_due": true}[sub.status]
+	open_statuses[sub.status]
 	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].orders_per_month
 	is_number(limit)
 	used := input.vendor.usage.orders
@@ -187,7 +227,7 @@ decision := {
 } else := {
 	"allow": false,
 	"code": "unknown_vendor",
-	"reason": "Unknown vendor",
+	"reason": reasons.unknown_vendor,
 	"limit": null,
 	"used": 0,
 	"remaining": null,
@@ -197,25 +237,11 @@ decision := {
 } if {
 	# null or absent (an OPA Data API call without input) alike.
 	not is_object(input.vendor)
-} else := refusal("unknown_action", "Unknown action") if {
-	not input.request.action in {
-		"order.create",
-		"product.add",
-		"team_member.add",
-		"feature.use",
-		"cms_page.create",
-		"order_history.view",
-	}
-} else := refusal("inactive", "Subscription is not active") if {
-	# Access: trial, active, past_due (the payment grace period) and cancelled (until its
-	# period ends). Anything else (expired, or a status this policy does not know) has none.
-	not input.vendor.subscription.status in {"trial", "active", "past_due", "cancelled"}
-} else := refusal("inactive", "Subscription is not active") if {
-	# cancelled keeps access until period_end; without a period_end it keeps it.
-	input.vendor.subscription.status == "cancelled"
-	is_number(input.vendor.subscription.period_end)
-	input.vendor.subscription.period_end <= input.now
-} else := refusal("inactive", "Subscription plan is not available") if {
+} else := refusal("unknown_action", reasons.unknown_action) if {
+	not input.request.action in actions
+} else := refusal("inactive", reasons.inactive) if {
+	lapsed
+} else := refusal("inactive", reasons.tier_missing) if {
 	# The subscription names a tier the catalog does not have (the catalog changed under it).
 	# Fail closed with its own reason, so it is not mistaken for a lapsed subscription.
 	not tier
@@ -223,9 +249,9 @@ decision := {
 	input.request.action == "order.create"
 } else := feature_decision if {
 	input.request.action == "feature.use"
-} else := limit_decision(products_limit, product_count, "Product limit reached (%d products). Upgrade to add more.") if {
+} else := limit_decision(products_limit, product_count, reasons.products) if {
 	input.request.action == "product.add"
-} else := limit_decision(team_limit, team_count, "Team member limit reached (%d members). Upgrade to add more.") if {
+} else := limit_decision(team_limit, team_count, reasons.team_members) if {
 	input.request.action == "team_member.add"
 } else := cms_decision if {
 	input.request.action == "cms_page.create"
@@ -267,8 +293,6 @@ tier := t if {
 	object.get(input.request, "platform", "") == ""
 	t := data.catalog.tiers_by_platform[input.vendor.subscription.platform][input.vendor.subscription.tier]
 } else := data.catalog.tiers_by_platform[""][input.vendor.subscription.tier]
-
-global(t) if object.get(t, "platform", "") == ""
 
 allowed(limit, used) := {
 	"allow": true,

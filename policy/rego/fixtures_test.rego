@@ -58,47 +58,17 @@ tiers := [
 	},
 ]
 
-# catalog_of builds data.catalog as policy/data.go does: the tiers plus their index by platform
-# ("" = global) and code, and the upgrade candidates per platform in price order.
-catalog_of(ts) := {
-	"tiers": ts,
-	"add_ons": [],
-	"tiers_by_platform": {p: {t.code: t | some t in ts; object.get(t, "platform", "") == p} |
-		some p in platforms_of(ts)
-	},
-	"upgrade_order": {p: [ts[e[3]] |
-		some e in sort([[rank_of(t), t.display_order, t.code, i] |
-			some i, t in ts
-			t.is_active == true
-			t.is_public == true
-			visible_on(t, p, ts)
-		])
-	] |
-		some p in platforms_of(ts)
-	},
-}
-
-platforms_of(ts) := {object.get(t, "platform", "") | some t in ts} | {""}
-
-rank_of(t) := [0, t.price_monthly_cents] if is_number(t.price_monthly_cents)
-
-else := [1, 0]
-
-visible_on(t, p, _) if {
-	p != ""
-	object.get(t, "platform", "") == p
-}
-
-visible_on(t, p, ts) if {
-	object.get(t, "platform", "") == ""
-	not shadowed_on(t.code, p, ts)
-}
-
-shadowed_on(code, p, ts) if {
-	p != ""
-	some s in ts
-	s.code == code
-	object.get(s, "platform", "") == p
+# catalog_of builds data.catalog as policy/data.go does: the tiers, their index by platform
+# ("" = global) and code, and the policy's own upgrade_order evaluated on them.
+catalog_of(ts) := object.union(doc, {"upgrade_order": order}) if {
+	doc := {
+		"tiers": ts,
+		"add_ons": [],
+		"tiers_by_platform": {p: {t.code: t | some t in ts; object.get(t, "platform", "") == p} |
+			some p in {object.get(t, "platform", "") | some t in ts} | {""}
+		},
+	}
+	order := data.tollgate.upgrade_order with data.catalog as doc
 }
 
 catalog := catalog_of(tiers)
@@ -137,7 +107,8 @@ input_of(c) := {
 
 # decide evaluates the decision for a table case against the fixture catalog (or the case's own).
 # Every case is also decided against the same catalog without data.catalog.upgrade_order (as a
-# hand-written catalog document may be), which must give the very same decision.
+# hand-written catalog document may be: the rule is then evaluated on the spot), which must give
+# the very same decision.
 decide(c) := d if {
 	doc := object.get(c, "input", input_of(c))
 	cat := object.get(c, "catalog", catalog)

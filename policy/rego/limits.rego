@@ -111,7 +111,7 @@ order_decision := {
 } if {
 	# used + quantity <= limit (quantity >= 0) also means remaining = limit - used >= 0.
 	orders_used + quantity <= orders_limit
-} else := limit_denied(orders_limit, orders_used, "Monthly order limit reached (%d orders). Upgrade to continue.")
+} else := limit_denied(orders_limit, orders_used, reasons.orders)
 
 limit_decision(limit, used, reason_format) := limit_denied(limit, used, reason_format) if {
 	not below(used, limit)
@@ -120,7 +120,7 @@ limit_decision(limit, used, reason_format) := limit_denied(limit, used, reason_f
 feature_decision := {
 	"allow": false,
 	"code": "feature_missing",
-	"reason": "Feature not available on your plan",
+	"reason": reasons.feature_missing,
 	"limit": null,
 	"used": 0,
 	"remaining": null,
@@ -143,9 +143,9 @@ feature_decision := {
 
 has_feature(t) if input.request.feature in t.features
 
-cms_decision := limit_denied(tier.cms_pages_limit, cms_count, "CMS page limit reached (%d pages). Upgrade to add more.") if {
+cms_decision := limit_denied(tier.cms_pages_limit, cms_count, reasons.cms_pages) if {
 	not below(cms_count, tier.cms_pages_limit)
-} else := limit_denied(tier.cms_custom_pages_limit, cms_custom_count, "Custom CMS page limit reached (%d pages). Upgrade to add more.") if {
+} else := limit_denied(tier.cms_custom_pages_limit, cms_custom_count, reasons.cms_custom_pages) if {
 	not custom_page_ok(tier)
 } else := allowed(tier.cms_pages_limit, cms_count)
 
@@ -154,7 +154,7 @@ custom_page_ok(_) if input.request.custom != true
 
 custom_page_ok(t) if below(cms_custom_count, t.cms_custom_pages_limit)
 
-history_decision := limit_denied(tier.order_history_months, months, "Order history limited to %d months on your plan. Upgrade to see more.") if {
+history_decision := limit_denied(tier.order_history_months, months, reasons.order_history) if {
 	not fits(months, tier.order_history_months)
 } else := allowed(tier.order_history_months, months)
 

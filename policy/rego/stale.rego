@@ -25,7 +25,7 @@ stale_decision := object.union(decision, {
 } else := {
 	"allow": false,
 	"code": "stale",
-	"reason": "Subscription status could not be verified recently. Try again later.",
+	"reason": reasons.stale,
 	"limit": null,
 	"used": 0,
 	"remaining": null,

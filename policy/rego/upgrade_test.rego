@@ -87,3 +87,14 @@ test_no_upgrade_on_allowed_or_refused if {
 	decide({"usage": {"orders": 1}}).upgrade_to == null
 	decide({"sub": {"status": "expired"}, "usage": {"orders": 100}}).upgrade_to == null
 }
+
+test_upgrade_order_per_platform if {
+	order := data.tollgate.upgrade_order with data.catalog as {"tiers": tiers}
+	codes := {p: [t.name | some t in ts] | some p, ts in order}
+
+	# enterprise is not public; on oms the oms essential shadows the global one.
+	codes == {
+		"": ["Essential", "Professional", "Business"],
+		"oms": ["OMS Essential", "OMS Starter", "Professional", "Business"],
+	}
+}

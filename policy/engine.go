@@ -1,6 +1,6 @@
 // Package policy evaluates tollgate's decisions with OPA: the default Rego policy is embedded
 // (policy/rego), a policy directory may add or replace files, the policy is compiled by OPA's
-// planner and its plan executed here (OPA's evaluator when a policy cannot be; plan.go), and a
+// planner and its plan executed in Go (internal/planeval; OPA's evaluator when a policy cannot be), and a
 // decision cache serves repeated questions whose facts have not changed. Every business rule
 // lives in the Rego; this package only builds the input document from facts and reads the
 // answer back.
@@ -20,6 +20,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage"
 
 	"github.com/tollgate-pdp/tollgate"
+	"github.com/tollgate-pdp/tollgate/policy/internal/planeval"
 )
 
 // DecisionQuery is the query every decision evaluates.
@@ -108,9 +109,9 @@ type compiled struct {
 	compiler        *ast.Compiler
 	store           storage.Store
 	decision        *directQuery
-	// plan executes the decision queries when the policy has one (plan.go); nil: decision
+	// plan executes the decision queries when the policy has one (planeval); nil: decision
 	// and stale are evaluated by OPA's evaluator. planErr says why there is none.
-	plan    *program
+	plan    planeval.Evaluator
 	planErr error
 	// data is the data document the plan reads (data.catalog).
 	data  *ast.Term
@@ -223,9 +224,9 @@ func (e *Engine) build(ctx context.Context, src sources, cat *tollgate.Catalog) 
 	}
 	switch {
 	case e.evaluator == EvaluatorTopdown:
-		st.planErr = fmt.Errorf("%w: --evaluator %s", errNoPlan, EvaluatorTopdown)
+		st.planErr = fmt.Errorf("%w: --evaluator %s", planeval.ErrNoPlan, EvaluatorTopdown)
 	case st.data == nil:
-		st.planErr = fmt.Errorf("%w: no catalog document", errNoPlan)
+		st.planErr = fmt.Errorf("%w: no catalog document", planeval.ErrNoPlan)
 	default:
 		// The plan depends on the modules only: a catalog change (SetCatalog) keeps it, since
 		// building one costs ~100 ms (OPA's compile package hands it over as JSON).
@@ -257,13 +258,13 @@ func (st *compiled) evaluatorAttrs() []any {
 	return []any{"evaluator", EvaluatorTopdown, "evaluator_reason", st.planErr.Error()}
 }
 
-// planFor builds and converts the plan of the decision queries.
-func planFor(ctx context.Context, src sources) (*program, error) {
-	p, err := buildPlan(ctx, src, DecisionQuery, StaleDecisionQuery)
+// planFor builds the plan of the decision queries and prepares it for the executor.
+func planFor(ctx context.Context, src sources) (planeval.Evaluator, error) {
+	p, err := planeval.Plan(ctx, src, DecisionQuery, StaleDecisionQuery)
 	if err != nil {
 		return nil, err
 	}
-	return newProgram(p, DecisionQuery, StaleDecisionQuery)
+	return planeval.Target{Keys: canonicalKeys()}.PrepareForEval(ctx, p, DecisionQuery, StaleDecisionQuery)
 }
 
 func identityJSON(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
@@ -387,7 +388,7 @@ func (st *compiled) eval(ctx context.Context, query *directQuery, name string, i
 
 // evalPlan answers with the policy's plan; input is planInput's.
 func (st *compiled) evalPlan(ctx context.Context, name string, input *ast.Term) (tollgate.Decision, error) {
-	t, err := st.plan.eval(ctx, name, input, st.data)
+	t, err := st.plan.Eval(ctx, name, input, st.data)
 	return st.answer(name, t, err)
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/tollgate-pdp/tollgate"
+	"github.com/tollgate-pdp/tollgate/policy/internal/planeval"
 )
 
 // Key terms of the input document, built once: the input is assembled as an ast.Object on every
@@ -61,7 +62,7 @@ var (
 // terms, when not nil, supplies the shared terms (input.vendor objects built earlier for the
 // same snapshot, the request's words).
 func buildInput(f *tollgate.Facts, now time.Time, period string, terms *inputTerms) ast.Object {
-	return materialize(planInput(f, now, period, terms).term()).Value.(ast.Object)
+	return planeval.Materialize(planInput(f, now, period, terms).term()).Value.(ast.Object)
 }
 
 func str(s string) *ast.Term { return ast.InternedTerm(s) }

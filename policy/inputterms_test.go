@@ -9,6 +9,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/tollgate-pdp/tollgate"
+	"github.com/tollgate-pdp/tollgate/policy/internal/planeval"
 )
 
 // Every usage increment makes a new vendor snapshot. The input cache was keyed by snapshot
@@ -58,7 +59,7 @@ func TestVendorInputsShareSlots(t *testing.T) {
 			if got := string(id.Value.(ast.String)); got != v.Subscription.VendorID {
 				t.Fatalf("round %d: id %q, want %q", round, got, v.Subscription.VendorID)
 			}
-			obj := materialize(vendor).Value.(ast.Object)
+			obj := planeval.Materialize(vendor).Value.(ast.Object)
 			tier := obj.Get(ast.StringTerm("subscription")).Value.(ast.Object).Get(ast.StringTerm("tier"))
 			usagePeriod := obj.Get(ast.StringTerm("usage")).Value.(ast.Object).Get(ast.StringTerm("period"))
 			if !tier.Equal(ast.StringTerm(v.Subscription.Tier)) || !usagePeriod.Equal(ast.StringTerm(period)) {

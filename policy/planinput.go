@@ -1,26 +1,13 @@
 package policy
 
 import (
-	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/tollgate-pdp/tollgate"
+	"github.com/tollgate-pdp/tollgate/policy/internal/planeval"
 )
-
-// fields is an object of known keys the plan executor reads by key without building an
-// ast.Object: the input document and its request are built on every uncached decision, and so
-// are object literals with constant keys such as the decision itself; as ast.Objects (a hash
-// map each, every key hashed) they were half of a decision's allocations. The executor looks keys up directly (dot); anything else that receives one (a
-// built-in, a comparison, an answer, a scan) gets the equal ast.Object, built once on first
-// need (object). It is an ast.Value so it can sit in a term; its methods answer as that object.
-type fields struct {
-	keys []*ast.Term // shared, never modified
-	vals []*ast.Term
-	once sync.Once
-	obj  ast.Object
-}
 
 var (
 	requestKeys = []*ast.Term{kVendorID, kAction, kPlatform, kCount, kCustomCount, kQuantity, kFeature, kMonths, kCustom}
@@ -51,13 +38,13 @@ func planInput(f *tollgate.Facts, now time.Time, period string, terms *inputTerm
 		id, terms.word(r.Action), terms.word(r.Platform), optInt(r.Count), optInt(r.CustomCount),
 		optInt(r.Quantity), terms.word(r.Feature), optInt(r.Months), ast.InternedTerm(r.Custom),
 	}
-	doc.req = fields{keys: requestKeys, vals: doc.reqVals[:]}
+	doc.req = planeval.Fields{Keys: requestKeys, Vals: doc.reqVals[:]}
 	doc.reqTerm.Value = &doc.req
 	doc.inVals = [...]*ast.Term{&doc.reqTerm, vendor, terms.nowTerm(now), nil, nil}
-	doc.in = fields{keys: inputKeys, vals: doc.inVals[:len(inputKeys)]}
+	doc.in = planeval.Fields{Keys: inputKeys, Vals: doc.inVals[:len(inputKeys)]}
 	if f.Stale {
 		doc.inVals[3], doc.inVals[4] = ast.InternedTerm(true), str(f.StaleMode)
-		doc.in.keys, doc.in.vals = staleKeys, doc.inVals[:]
+		doc.in.Keys, doc.in.Vals = staleKeys, doc.inVals[:]
 	}
 	doc.inTerm.Value = &doc.in
 	return doc
@@ -69,7 +56,7 @@ func (doc *inputDoc) term() *ast.Term { return &doc.inTerm }
 // inputDoc is planInput's document in one piece.
 type inputDoc struct {
 	inTerm, reqTerm ast.Term
-	in, req         fields
+	in, req         planeval.Fields
 	inVals          [5]*ast.Term // request, vendor, now, stale, stale_mode
 	reqVals         [9]*ast.Term
 }
@@ -88,7 +75,7 @@ var (
 // the twenty it replaced, spread over the heap.
 type vendorDoc struct {
 	vendorTerm, subTerm, usageTerm ast.Term
-	vendor, sub, usage             fields
+	vendor, sub, usage             planeval.Fields
 	vendorVals                     [3]*ast.Term
 	subVals                        [13]*ast.Term
 	usageVals                      [6]*ast.Term
@@ -112,7 +99,7 @@ func fillVendorDoc(d *vendorDoc, v *tollgate.VendorState, period string, terms *
 		elems := make([]*ast.Term, len(s.AddOns))
 		for i := range s.AddOns {
 			a := &s.AddOns[i]
-			elems[i] = ast.NewTerm(&fields{keys: addOnKeys, vals: []*ast.Term{
+			elems[i] = ast.NewTerm(&planeval.Fields{Keys: addOnKeys, Vals: []*ast.Term{
 				terms.word(a.Code), ast.InternedTerm(a.Quantity), terms.word(a.Status)}})
 		}
 		addOns = ast.ArrayTerm(elems...)
@@ -128,151 +115,21 @@ func fillVendorDoc(d *vendorDoc, v *tollgate.VendorState, period string, terms *
 		str(period), ast.InternedTerm(u.OrdersIn(period)), optInt(u.Products), optInt(u.TeamMembers),
 		optInt(u.CMSPages), optInt(u.CMSCustomPages),
 	}
-	d.sub = fields{keys: subscriptionKeys, vals: d.subVals[:]}
-	d.usage = fields{keys: usageKeys, vals: d.usageVals[:]}
+	d.sub = planeval.Fields{Keys: subscriptionKeys, Vals: d.subVals[:]}
+	d.usage = planeval.Fields{Keys: usageKeys, Vals: d.usageVals[:]}
 	d.subTerm.Value, d.usageTerm.Value = &d.sub, &d.usage
 	d.vendorVals = [...]*ast.Term{&d.subTerm, &d.usageTerm, ast.InternedTerm(v.Revision)}
-	d.vendor = fields{keys: vendorKeys, vals: d.vendorVals[:]}
+	d.vendor = planeval.Fields{Keys: vendorKeys, Vals: d.vendorVals[:]}
 	d.vendorTerm.Value = &d.vendor
 }
 
-// canonicalKeys are the key terms of input and of the decision, by name: a plan's constant
-// strings with these names are replaced by them (plan.go), so Get usually finds a key by
-// pointer.
-func canonicalKeys() map[string]*ast.Term {
-	out := map[string]*ast.Term{}
+// canonicalKeys are the key terms of input and of the decision: the plan uses these very
+// terms for its constant strings of the same names (planeval.Target.Keys).
+func canonicalKeys() []*ast.Term {
+	var out []*ast.Term
 	for _, keys := range [][]*ast.Term{staleKeys, requestKeys, vendorKeys, subscriptionKeys, usageKeys, addOnKeys,
 		{kAllow, kCode, kReason, kLimit, kUsed, kRemaining, kTier, kStatus, kUpgradeTo, kStaleMode}} {
-		for _, k := range keys {
-			out[string(k.Value.(ast.String))] = k
-		}
+		out = append(out, keys...)
 	}
 	return out
-}
-
-// Get is the value of key, nil when absent.
-func (o *fields) Get(key *ast.Term) *ast.Term {
-	for i, kt := range o.keys {
-		if kt == key {
-			return o.vals[i]
-		}
-	}
-	k, ok := key.Value.(ast.String)
-	if !ok {
-		return nil
-	}
-	for i, kt := range o.keys {
-		if kt.Value.(ast.String) == k {
-			return o.vals[i]
-		}
-	}
-	return nil
-}
-
-// object is the equal ast.Object (nested fields converted too).
-func (o *fields) object() ast.Object {
-	o.once.Do(func() {
-		items := make([][2]*ast.Term, len(o.keys))
-		for i, k := range o.keys {
-			items[i] = [2]*ast.Term{k, materialize(o.vals[i])}
-		}
-		o.obj = ast.NewObject(items...)
-	})
-	return o.obj
-}
-
-// materialize returns t, or a term of the equal ast value when t holds fields (also inside
-// an array, such as input.vendor.subscription.add_ons).
-func materialize(t *ast.Term) *ast.Term {
-	if t == nil {
-		return nil
-	}
-	switch v := t.Value.(type) {
-	case *fields:
-		return ast.NewTerm(v.object())
-	case *ast.Array:
-		var out []*ast.Term
-		for i := range v.Len() {
-			e := v.Elem(i)
-			m := materialize(e)
-			if m != e && out == nil {
-				out = make([]*ast.Term, i, v.Len())
-				for j := range i {
-					out[j] = v.Elem(j)
-				}
-			}
-			if out != nil {
-				out = append(out, m)
-			}
-		}
-		if out != nil {
-			return ast.ArrayTerm(out...)
-		}
-	}
-	return t
-}
-
-func (o *fields) Compare(other ast.Value) int {
-	if x, ok := other.(*fields); ok {
-		other = x.object()
-	}
-	return o.object().Compare(other)
-}
-
-func (o *fields) Find(path ast.Ref) (ast.Value, error) { return o.object().Find(path) }
-func (o *fields) Hash() int                            { return o.object().Hash() }
-func (o *fields) IsGround() bool                       { return true }
-func (o *fields) String() string                       { return o.object().String() }
-func (o *fields) StringLength() int                    { return o.object().StringLength() }
-
-// keyedBuiltin names a built-in the executor answers itself when its first argument is fields,
-// without building the object: the policy asks is_object(input.vendor) and
-// object.get(input.request, "platform", "") on every decision that leaves the fast paths, and
-// building the vendor's objects for that was a fifth of such a decision's allocations. The
-// answers are what the built-ins give for the equal object (TestPlanInputActsAsTheInputObject).
-type keyedBuiltin uint8
-
-const (
-	notKeyed  keyedBuiltin = iota
-	isObject               // is_object(x): true
-	isOther                // is_string, is_number, ... (x): false
-	typeName               // type_name(x): "object"
-	objectGet              // object.get(x, key, default) with a string key
-)
-
-var keyedBuiltins = map[string]keyedBuiltin{
-	"is_object": isObject, "is_string": isOther, "is_number": isOther, "is_boolean": isOther,
-	"is_array": isOther, "is_set": isOther, "is_null": isOther, "type_name": typeName,
-	"object.get": objectGet,
-}
-
-var objectTypeName = ast.StringTerm("object")
-
-// answer is the built-in's result for o and the other arguments; false when it needs the
-// object after all (object.get with a path or a non-string key).
-func (b keyedBuiltin) answer(o *fields, rest []operand, get func(operand) *ast.Term) (*ast.Term, bool) {
-	switch b {
-	case isObject:
-		return ast.InternedTerm(true), true
-	case isOther:
-		return ast.InternedTerm(false), true
-	case typeName:
-		return objectTypeName, true
-	case objectGet:
-		if len(rest) != 2 {
-			return nil, false
-		}
-		key, def := get(rest[0]), get(rest[1])
-		if key == nil || def == nil {
-			return nil, false
-		}
-		if _, ok := key.Value.(ast.String); !ok {
-			return nil, false
-		}
-		if v := o.Get(key); v != nil {
-			return v, true
-		}
-		return def, true
-	}
-	return nil, false
 }

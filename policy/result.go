@@ -6,6 +6,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/tollgate-pdp/tollgate"
+	"github.com/tollgate-pdp/tollgate/policy/internal/planeval"
 )
 
 // Keys of the decision object (DESIGN.md §3), read straight from the AST result.
@@ -18,7 +19,7 @@ var (
 	kUpgradeTo = ast.StringTerm("upgrade_to")
 )
 
-// keyed is an object read by key: an ast.Object, or the plan executor's fields.
+// keyed is an object read by key: an ast.Object, or the plan executor's planeval.Fields.
 type keyed interface {
 	Get(key *ast.Term) *ast.Term
 }
@@ -30,7 +31,7 @@ func toDecision(v ast.Value) (tollgate.Decision, error) {
 	switch o := v.(type) {
 	case ast.Object:
 		obj = o
-	case *fields:
+	case *planeval.Fields:
 		obj = o
 	default:
 		return tollgate.Decision{}, fmt.Errorf("data.tollgate.decision is %s, not an object", ast.ValueName(v))

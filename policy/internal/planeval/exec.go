@@ -1,4 +1,4 @@
-package policy
+package planeval
 
 import (
 	"context"
@@ -63,9 +63,8 @@ var runPool = sync.Pool{New: func() any {
 	return r
 }}
 
-// eval answers the query's rule for input and data (nil: undefined). An object answer may be
-// fields (toDecision reads them; materialize gives the ast.Object).
-func (p *program) eval(ctx context.Context, query string, input, data *ast.Term) (answer *ast.Term, err error) {
+// Eval implements Evaluator.
+func (p *program) Eval(ctx context.Context, query string, input, data *ast.Term) (answer *ast.Term, err error) {
 	fn := p.entries[query]
 	if fn == nil {
 		return nil, fmt.Errorf("no plan for %s", query)
@@ -190,11 +189,11 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 				return 0, nil
 			}
 		case sIsArray, sIsObject, sIsSet:
-			if !isKind(materialize(r.get(base, s.a)), s.kind) {
+			if !isKind(Materialize(r.get(base, s.a)), s.kind) {
 				return 0, nil
 			}
 		case sLen:
-			n, ok := length(materialize(r.get(base, s.a)))
+			n, ok := length(Materialize(r.get(base, s.a)))
 			if !ok {
 				return 0, nil
 			}
@@ -252,7 +251,7 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 		case sLiteral:
 			start := len(r.args)
 			for _, a := range s.args {
-				r.args = append(r.args, materialize(r.get(base, a)))
+				r.args = append(r.args, Materialize(r.get(base, a)))
 			}
 			if s.keys != nil {
 				// An object with constant keys: the values in key order (args alternate).
@@ -272,7 +271,7 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 			if !ok {
 				return 0, fmt.Errorf("object insert into %s", valueName(t))
 			}
-			k, v := materialize(r.get(base, s.a)), materialize(r.get(base, s.b))
+			k, v := Materialize(r.get(base, s.a)), Materialize(r.get(base, s.b))
 			if s.kind == sObjectInsertOnce {
 				if cur := obj.Get(k); cur != nil && !cur.Equal(v) {
 					return 0, errConflict
@@ -286,14 +285,14 @@ func (r *run) block(base int, b *planBlock) (int, error) {
 			if !ok {
 				return 0, fmt.Errorf("array append to %s", valueName(t))
 			}
-			t.Value = arr.Append(materialize(r.get(base, s.a)))
+			t.Value = arr.Append(Materialize(r.get(base, s.a)))
 		case sSetAdd:
 			t := r.owned(base, s.target)
 			set, ok := collection[ast.Set](t)
 			if !ok {
 				return 0, fmt.Errorf("set add to %s", valueName(t))
 			}
-			set.Add(materialize(r.get(base, s.a)))
+			set.Add(Materialize(r.get(base, s.a)))
 		case sNop:
 		}
 	}
@@ -308,7 +307,7 @@ const inlineFields = 12
 // allocation instead of three: the decision is built on every uncached evaluation.
 type fieldsTerm struct {
 	t    ast.Term
-	f    fields
+	f    Fields
 	vals [inlineFields]*ast.Term
 }
 
@@ -321,7 +320,7 @@ func newFieldsTerm(keys []*ast.Term) (*ast.Term, []*ast.Term) {
 	} else {
 		vals = make([]*ast.Term, len(keys))
 	}
-	ft.f = fields{keys: keys, vals: vals}
+	ft.f = Fields{Keys: keys, Vals: vals}
 	ft.t.Value = &ft.f
 	return &ft.t, vals
 }
@@ -334,7 +333,7 @@ func (r *run) owned(base, l int) *ast.Term {
 	if t == nil {
 		return nil
 	}
-	if o, ok := t.Value.(*fields); ok {
+	if o, ok := t.Value.(*Fields); ok {
 		// A literal built as fields becomes an object of its own to be modified.
 		t = ast.NewTerm(o.object().Copy())
 		r.stack[base+l] = t
@@ -389,7 +388,7 @@ func (r *run) callStmt(base int, s *stmt) (*ast.Term, error) {
 
 func (r *run) builtin(base int, s *stmt) (*ast.Term, error) {
 	if s.onKeys != notKeyed {
-		if o, ok := valueOf(r.get(base, s.args[0])).(*fields); ok {
+		if o, ok := valueOf(r.get(base, s.args[0])).(*Fields); ok {
 			if v, ok := s.onKeys.answer(o, s.args[1:], func(a operand) *ast.Term { return r.get(base, a) }); ok {
 				return v, nil
 			}
@@ -397,7 +396,7 @@ func (r *run) builtin(base int, s *stmt) (*ast.Term, error) {
 	}
 	start := len(r.args)
 	for _, a := range s.args {
-		v := materialize(r.get(base, a))
+		v := Materialize(r.get(base, a))
 		if v == nil {
 			// An undefined argument leaves the call undefined (OPA never calls a built-in so).
 			clear(r.args[start:])
@@ -428,7 +427,7 @@ func (r *run) builtin(base int, s *stmt) (*ast.Term, error) {
 // (all elements seen, or a break of index 1), else what the block returned minus the scan's two
 // levels.
 func (r *run) scan(base int, s *stmt) (int, error) {
-	src := materialize(r.stack[base+s.a.local])
+	src := Materialize(r.stack[base+s.a.local])
 	if src == nil {
 		return done, nil
 	}
@@ -478,10 +477,10 @@ func dot(src, key *ast.Term) *ast.Term {
 		return nil
 	}
 	switch c := src.Value.(type) {
-	case *fields:
+	case *Fields:
 		return c.Get(key)
 	case ast.Object:
-		return c.Get(materialize(key))
+		return c.Get(Materialize(key))
 	case *ast.Array:
 		n, ok := key.Value.(ast.Number)
 		if !ok {
@@ -493,7 +492,7 @@ func dot(src, key *ast.Term) *ast.Term {
 		}
 		return c.Elem(i)
 	case ast.Set:
-		if key = materialize(key); c.Contains(key) {
+		if key = Materialize(key); c.Contains(key) {
 			return key
 		}
 	}
@@ -502,7 +501,7 @@ func dot(src, key *ast.Term) *ast.Term {
 
 // equal compares as OPA does, input fields as the objects they stand for.
 func equal(x, y *ast.Term) bool {
-	return materialize(x).Value.Compare(materialize(y).Value) == 0
+	return Materialize(x).Value.Compare(Materialize(y).Value) == 0
 }
 
 func isKind(t *ast.Term, kind stmtKind) bool {

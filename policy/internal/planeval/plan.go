@@ -1,4 +1,8 @@
-package policy
+// Package planeval executes OPA's plan of a policy (the intermediate representation OPA
+// compiles to Wasm from, `opa build -t plan`) in Go. Its surface is the shape of OPA's
+// rego.TargetPlugin: Target.PrepareForEval turns a plan into an Evaluator, which answers a query
+// for an input and a data document. It is handed to whoever uses it, never registered globally.
+package planeval
 
 import (
 	"bytes"
@@ -19,23 +23,24 @@ import (
 // A plan is the policy as compiled by OPA's own planner (the intermediate representation OPA
 // compiles to Wasm from, `opa build -t plan`): every rule becomes a function of straight-line
 // statements over numbered locals, with rule indexing, unification and variable bindings
-// already resolved at compile time. Executing it (planexec.go) does the same work as OPA's
+// already resolved at compile time. Executing it (exec.go) does the same work as OPA's
 // evaluator minus that per-request bookkeeping, which is most of an uncached decision's cost
-// (BENCHMARKS.md, In-process decisions). The Rego stays the only statement of the rules: the
+// (policy/README.md, Performance). The Rego stays the only statement of the rules: the
 // plan is generated from it whenever the modules change, and tests hold the two evaluators to identical
 // answers.
 //
 // A policy the executor does not cover (a statement kind it does not implement, a built-in
-// outside pureBuiltins, or a plan OPA cannot produce) keeps OPA's evaluator: errNoPlan says why.
+// outside pureBuiltins, or a plan OPA cannot produce) is an error wrapping ErrNoPlan: the caller
+// keeps OPA's evaluator.
 
-// errNoPlan wraps the reason a policy is evaluated by OPA's evaluator instead of its plan.
-var errNoPlan = errors.New("policy is evaluated without a plan")
+// ErrNoPlan wraps the reason a policy is evaluated by OPA's evaluator instead of its plan.
+var ErrNoPlan = errors.New("policy is evaluated without a plan")
 
-// buildPlan compiles the module set into an IR plan with one entry point per query
-// ("data.tollgate.decision" → "tollgate/decision").
-func buildPlan(ctx context.Context, src sources, queries ...string) (*ir.Policy, error) {
+// Plan compiles the modules (file name → Rego v1 text) into an IR plan with one entry point per
+// query ("data.tollgate.decision" → "tollgate/decision").
+func Plan(ctx context.Context, modules map[string]string, queries ...string) (*ir.Policy, error) {
 	b := &bundle.Bundle{Data: map[string]any{}}
-	for name, text := range src {
+	for name, text := range modules {
 		m, err := ast.ParseModuleWithOpts(name, text, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", name, err)
@@ -54,15 +59,15 @@ func buildPlan(ctx context.Context, src sources, queries ...string) (*ir.Policy,
 		WithBundle(b).
 		WithOutput(&bytes.Buffer{})
 	if err := c.Build(ctx); err != nil {
-		return nil, fmt.Errorf("%w: plan: %w", errNoPlan, err)
+		return nil, fmt.Errorf("%w: plan: %w", ErrNoPlan, err)
 	}
 	mods := c.Bundle().PlanModules
 	if len(mods) != 1 {
-		return nil, fmt.Errorf("%w: plan: %d plan modules", errNoPlan, len(mods))
+		return nil, fmt.Errorf("%w: plan: %d plan modules", ErrNoPlan, len(mods))
 	}
 	var p ir.Policy
 	if err := json.Unmarshal(mods[0].Raw, &p); err != nil {
-		return nil, fmt.Errorf("%w: decode plan: %w", errNoPlan, err)
+		return nil, fmt.Errorf("%w: decode plan: %w", ErrNoPlan, err)
 	}
 	return &p, nil
 }
@@ -178,15 +183,45 @@ type stmtExt struct {
 	value   int
 }
 
-// newProgram converts a plan; queries are the entry points it was built for.
-func newProgram(p *ir.Policy, queries ...string) (*program, error) {
+// Target prepares plans for evaluation (the shape of OPA's rego.TargetPlugin).
+type Target struct {
+	// Keys are key terms the caller's documents use (input keys, answer keys): a plan's
+	// constant strings with their names are replaced by them, so Fields.Get usually finds a key
+	// by pointer.
+	Keys []*ast.Term
+}
+
+// Evaluator answers the queries a plan was prepared for (the shape of rego.TargetPluginEval).
+type Evaluator interface {
+	// Eval answers the query's rule for input and data (nil: undefined). An object answer may
+	// be *Fields (Materialize gives the ast.Object).
+	Eval(ctx context.Context, query string, input, data *ast.Term) (*ast.Term, error)
+}
+
+// PrepareForEval converts a plan; queries are the entry points it was built for. A plan the
+// executor does not cover is an error wrapping ErrNoPlan.
+func (t Target) PrepareForEval(_ context.Context, p *ir.Policy, queries ...string) (Evaluator, error) {
+	canonical := make(map[string]*ast.Term, len(t.Keys))
+	for _, k := range t.Keys {
+		if s, ok := k.Value.(ast.String); ok {
+			canonical[string(s)] = k
+		}
+	}
+	prog, err := newProgram(p, canonical, queries...)
+	if err != nil {
+		return nil, err // not a nil *program in a non-nil Evaluator
+	}
+	return prog, nil
+}
+
+// newProgram converts a plan; canonical are key terms by name (see Target.Keys).
+func newProgram(p *ir.Policy, canonical map[string]*ast.Term, queries ...string) (*program, error) {
 	if p.Static == nil || p.Funcs == nil || p.Plans == nil {
-		return nil, fmt.Errorf("%w: empty plan", errNoPlan)
+		return nil, fmt.Errorf("%w: empty plan", ErrNoPlan)
 	}
 	c := &converter{p: p, prog: &program{entries: map[string]*planFunc{}, consts: map[*ast.Term]bool{}},
 		byName: map[string]*planFunc{}}
 	c.strings = make([]*ast.Term, len(p.Static.Strings))
-	canonical := canonicalKeys()
 	for i, s := range p.Static.Strings {
 		if t, ok := canonical[s.Value]; ok {
 			c.strings[i] = t
@@ -216,7 +251,7 @@ func newProgram(p *ir.Policy, queries ...string) (*program, error) {
 		for _, b := range f.Blocks {
 			cb, err := c.block(b)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %s: %w", errNoPlan, f.Name, err)
+				return nil, fmt.Errorf("%w: %s: %w", ErrNoPlan, f.Name, err)
 			}
 			pf.blocks = append(pf.blocks, cb)
 		}
@@ -261,9 +296,9 @@ func (c *converter) entry(query string) (*planFunc, error) {
 				}
 			}
 		}
-		return nil, fmt.Errorf("%w: plan %s does not call one rule", errNoPlan, name)
+		return nil, fmt.Errorf("%w: plan %s does not call one rule", ErrNoPlan, name)
 	}
-	return nil, fmt.Errorf("%w: no plan for %s", errNoPlan, name)
+	return nil, fmt.Errorf("%w: no plan for %s", ErrNoPlan, name)
 }
 
 func isLocal(o ir.Operand, l ir.Local) bool {

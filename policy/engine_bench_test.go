@@ -26,6 +26,13 @@ func benchCases() []benchCase {
 			tollgate.CheckRequest{Action: tollgate.ActionFeatureUse, Feature: "api_access"})},
 		{"product.add/allowed", facts(vendor("essential", tollgate.StatusActive, 0),
 			tollgate.CheckRequest{Action: tollgate.ActionProductAdd})},
+		// The other fast paths of decision.rego, one case each.
+		{"order.create/quantity_allowed", facts(vendor("essential", tollgate.StatusActive, 10),
+			tollgate.CheckRequest{Action: tollgate.ActionOrderCreate, Quantity: i64(5)})},
+		{"order.create/unlimited", facts(vendor("enterprise", tollgate.StatusActive, 10),
+			tollgate.CheckRequest{Action: tollgate.ActionOrderCreate})},
+		{"product.add/count_allowed", facts(vendor("essential", tollgate.StatusActive, 0),
+			tollgate.CheckRequest{Action: tollgate.ActionProductAdd, Count: i64(10)})},
 	}
 }
 

@@ -147,14 +147,16 @@ func TestEffectiveLimits(t *testing.T) {
 		v    *tollgate.VendorState
 		want tollgate.EffectiveLimits
 	}{
-		{"essential", vendor("essential", tollgate.StatusActive, 0), tollgate.EffectiveLimits{Orders: i64(100), Products: i64(200), TeamMembers: i64(1), Access: true}},
+		{"essential", vendor("essential", tollgate.StatusActive, 0), tollgate.EffectiveLimits{Orders: i64(100), Products: i64(200), TeamMembers: i64(1), Access: true,
+			NearOrders: []int64{80, 100}}},
 		{"enterprise unlimited", vendor("enterprise", tollgate.StatusTrial, 0), tollgate.EffectiveLimits{Access: true}},
 		{"expired", vendor("business", tollgate.StatusExpired, 0), tollgate.EffectiveLimits{Orders: i64(2000), TeamMembers: i64(10)}},
 		{"override", func() *tollgate.VendorState {
 			v := vendor("essential", tollgate.StatusActive, 0)
 			v.Subscription.CustomOrdersLimit = i64(7)
 			return v
-		}(), tollgate.EffectiveLimits{Orders: i64(7), Products: i64(200), TeamMembers: i64(1), Access: true}},
+		}(), tollgate.EffectiveLimits{Orders: i64(7), Products: i64(200), TeamMembers: i64(1), Access: true,
+			NearOrders: []int64{6, 7}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,7 +165,8 @@ func TestEffectiveLimits(t *testing.T) {
 				t.Fatal(err)
 			}
 			eq := func(a, b *int64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-			if got.Access != tt.want.Access || !eq(got.Orders, tt.want.Orders) || !eq(got.Products, tt.want.Products) || !eq(got.TeamMembers, tt.want.TeamMembers) {
+			if got.Access != tt.want.Access || !eq(got.Orders, tt.want.Orders) || !eq(got.Products, tt.want.Products) || !eq(got.TeamMembers, tt.want.TeamMembers) ||
+				!slices.Equal(got.NearOrders, tt.want.NearOrders) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -180,12 +183,16 @@ func TestStaleModes(t *testing.T) {
 		allow     bool
 		code      string
 		staleMode string
+		reason    string
 	}{
-		{tollgate.StaleEvaluate, atLimit, false, tollgate.CodeLimitReached, "evaluate"},
-		{tollgate.StaleAllow, atLimit, true, tollgate.CodeOK, "allow"},
-		{tollgate.StaleDeny, fresh, false, tollgate.CodeStale, "deny"},
-		{tollgate.StaleDeny, atLimit, false, tollgate.CodeLimitReached, "deny"},
-		{tollgate.StaleAllow, nil, true, tollgate.CodeOK, "allow"},
+		{tollgate.StaleEvaluate, atLimit, false, tollgate.CodeLimitReached, "evaluate",
+			"Monthly order limit reached (100 orders). Upgrade to continue."},
+		{tollgate.StaleAllow, atLimit, true, tollgate.CodeOK, "allow", ""},
+		{tollgate.StaleDeny, fresh, false, tollgate.CodeStale, "deny",
+			"Subscription status could not be verified recently. Try again later."},
+		{tollgate.StaleDeny, atLimit, false, tollgate.CodeLimitReached, "deny",
+			"Monthly order limit reached (100 orders). Upgrade to continue."},
+		{tollgate.StaleAllow, nil, true, tollgate.CodeOK, "allow", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
@@ -195,8 +202,8 @@ func TestStaleModes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Allow != tt.allow || d.Code != tt.code || d.StaleMode != tt.staleMode {
-				t.Errorf("got allow=%v code=%s mode=%s", d.Allow, d.Code, d.StaleMode)
+			if d.Allow != tt.allow || d.Code != tt.code || d.StaleMode != tt.staleMode || d.Reason != tt.reason {
+				t.Errorf("got allow=%v code=%s mode=%s reason=%q", d.Allow, d.Code, d.StaleMode, d.Reason)
 			}
 			// The same facts, fresh, are decided (and cached) as usual.
 			f.Stale, f.StaleMode = false, ""

@@ -67,6 +67,7 @@ test_stale_modes if {
 	stale_of(at_limit, "allow").stale_mode == "allow"
 	stale_of(at_limit, "deny").code == "limit_reached"
 	stale_of({}, "deny").code == "stale"
+	stale_of({}, "deny").reason == "Subscription status could not be verified recently. Try again later."
 	stale_of({}, "deny").allow == false
 	stale_of({}, "deny").stale_mode == "deny"
 	stale_of({"req": {"action": "made.up"}}, "allow").code == "unknown_action"

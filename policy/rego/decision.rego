@@ -53,7 +53,7 @@ lapsed if {
 # Order of checks: vendor, action, status, tier, then the action's own rule.
 #
 # The chain opens with fast paths: the commonest answers (order.create with and without a
-# quantity, feature.use, product.add with and without a count, on a subscription's own tier
+# quantity, feature.use, product.add, on a subscription's own tier
 # with an open status) as one body each, which state every check positively, so a body that
 # holds gives the answer the full chain below would (no earlier refusal applies to it). Their
 # first expressions compare input.request.action to a constant, which OPA's rule index uses: a
@@ -170,29 +170,7 @@ decision := {
 	"status": sub.status,
 	"upgrade_to": null,
 } if {
-	# product.add under the tier's own (finite) product limit, the count given by the request.
-	input.request.action == "product.add"
-	input.request.platform == ""
-	used := input.request.count
-	is_number(used)
-	sub := input.vendor.subscription
-	sub.custom_products_limit == null
-	open_statuses[sub.status]
-	limit := data.catalog.tiers_by_platform[sub.platform][sub.tier].products_limit
-	is_number(limit)
-	used < limit
-} else := {
-	"allow": true,
-	"code": "ok",
-	"reason": "",
-	"limit": limit,
-	"used": used,
-	"remaining": limit - used,
-	"tier": sub.tier,
-	"status": sub.status,
-	"upgrade_to": null,
-} if {
-	# product.add under the tier's own (finite) product limit, the count from usage.
+	# product.add under the tier's own (finite) product limit, the count from the request or usage.
 	input.request.action == "product.add"
 	input.request.platform == ""
 	sub := input.vendor.subscription

@@ -156,6 +156,41 @@ class Silent:
             c.close()
 
 
+class Drip:
+    """A server that answers one byte every 20 ms, forever: a per-read socket timeout would
+    never fire on it; only a total deadline ends the call."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(c,), daemon=True).start()
+
+    def _drip(self, c: socket.socket) -> None:
+        with c:
+            try:
+                c.recv(65536)
+                c.sendall(b"HTTP/1.1 200 OK\r\n")
+                while not self._stop.wait(0.02):
+                    c.sendall(b"X")
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
 def closed_port() -> str:
     """A loopback URL nothing listens on: connections are refused."""
     return f"http://127.0.0.1:{free_port()}"

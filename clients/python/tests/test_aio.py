@@ -9,7 +9,7 @@ import unittest
 
 from tollgate_client import CODE_SIDECAR_UNAVAILABLE, AsyncClient, Decision, SidecarUnavailableError, TollgateError
 
-from .sidecar import Failing, Sidecar, Silent, closed_port
+from .sidecar import Drip, Failing, Sidecar, Silent, closed_port
 from .test_client import CLOSED, OPEN, ORDER_LIMIT_100
 
 
@@ -97,8 +97,9 @@ class AsyncFallbackTest(unittest.IsolatedAsyncioTestCase):
 
     async def test_unreachable(self) -> None:
         for fail_open in (False, True):
-            with self.assertLogs("tollgate_client", "WARNING"):
+            with self.assertLogs("tollgate_client", "WARNING") as logs:
                 await self.assert_fallback(closed_port(), fail_open)
+            self.assertIn("tollgate check: sidecar unavailable: ConnectionRefusedError", logs.output[0])
 
     async def test_5xx(self) -> None:
         srv = Failing(503)
@@ -112,7 +113,9 @@ class AsyncFallbackTest(unittest.IsolatedAsyncioTestCase):
         self.addCleanup(hung.stop)
         slow = Failing(200, delay=10, body=b'{"allow":true,"code":"ok"}')
         self.addCleanup(slow.stop)
-        for url in (hung.url, slow.url):
+        drip = Drip()
+        self.addCleanup(drip.stop)
+        for url in (hung.url, slow.url, drip.url):
             async with AsyncClient(url, timeout=0.2) as c:
                 start = time.monotonic()
                 with self.assertLogs("tollgate_client", "WARNING") as logs:

@@ -15,7 +15,7 @@ from tollgate_client import (
     TollgateError,
 )
 
-from .sidecar import Failing, Sidecar, Silent, closed_port
+from .sidecar import Drip, Failing, Sidecar, Silent, closed_port
 
 ORDER_LIMIT_100 = "Monthly order limit reached (100 orders). Upgrade to continue."
 CLOSED = "Entitlement service unavailable; denied (fail closed)"
@@ -260,7 +260,9 @@ class FallbackTest(unittest.TestCase):
         self.addCleanup(hung.stop)
         slow = Failing(200, delay=10, body=b'{"allow":true,"code":"ok"}')
         self.addCleanup(slow.stop)
-        for url in (hung.url, slow.url):
+        drip = Drip()
+        self.addCleanup(drip.stop)
+        for url in (hung.url, slow.url, drip.url):
             with self.subTest(url=url), self.assertLogs("tollgate_client", "WARNING") as logs:
                 client = self.client(url, timeout=0.2)
                 start = time.monotonic()

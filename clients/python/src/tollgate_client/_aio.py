@@ -132,7 +132,7 @@ class AsyncClient:
         payload = None if body is None else _core.encode(body)
         deadline = time.monotonic() + self.timeout
         while True:
-            conn, reused = await self._get(deadline)
+            conn, reused = await self._get(op, deadline)
             try:
                 status, data, keep = await asyncio.wait_for(
                     self._exchange(conn, method, self._prefix + path, payload, reused), max(deadline - time.monotonic(), 0))
@@ -156,7 +156,7 @@ class AsyncClient:
                 conn.close()
             return _core.interpret(op, status, data)
 
-    async def _get(self, deadline: float) -> Tuple[_Conn, bool]:
+    async def _get(self, op: str, deadline: float) -> Tuple[_Conn, bool]:
         now = time.monotonic()
         while self._idle:
             c, since = self._idle.pop()
@@ -167,9 +167,9 @@ class AsyncClient:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(self._host, self._port),
                                                     max(deadline - now, 0))
         except asyncio.TimeoutError:
-            raise SidecarUnavailableError("connect", 0, f"no answer within {self.timeout:g}s") from None
+            raise SidecarUnavailableError(op, 0, f"no answer within {self.timeout:g}s") from None
         except OSError as e:
-            raise SidecarUnavailableError("connect", 0, f"{type(e).__name__}: {e}") from None
+            raise SidecarUnavailableError(op, 0, f"{type(e).__name__}: {e}") from None
         return _Conn(reader, writer), False
 
     async def _exchange(self, conn: _Conn, method: str, path: str, payload: Optional[bytes],

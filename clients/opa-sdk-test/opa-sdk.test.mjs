@@ -91,3 +91,11 @@ test("a bad request is OPA's 400, naming the field under input", async () => {
     return true;
   });
 });
+
+test("the whole input document, as explain shows it, is evaluated as given (replay)", async () => {
+  const request = { vendor_id: "demo-essential-at-limit", action: "order.create" };
+  const { explain, decision_id, stale, ...decision } = await check({ ...request, explain: true });
+  assert.ok(explain.input.request && "vendor" in explain.input);
+  assert.deepEqual(await opa.evaluate("tollgate/decision", explain.input), decision);
+  assert.equal(await opa.evaluate("tollgate/allow", explain.input), false);
+});

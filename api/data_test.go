@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"strings"
@@ -112,5 +113,33 @@ func TestDataAPIRequestOnlyBadInput(t *testing.T) {
 	}
 	if after := e.snapshot(); !reflect.DeepEqual(after, before) {
 		t.Fatal("a refused input changed the store")
+	}
+}
+
+// TestDataAPIWholeInputReplays: the whole input document (as explain shows it) is evaluated
+// as given at tollgate/decision and tollgate/allow, so an explained decision replays.
+func TestDataAPIWholeInputReplays(t *testing.T) {
+	e := newEnv(t, nil)
+	var d struct {
+		Allow   bool   `json:"allow"`
+		Code    string `json:"code"`
+		Explain struct {
+			Input json.RawMessage `json:"input"`
+		} `json:"explain"`
+	}
+	e.do(http.MethodPost, e.decision+"/v1/check", `{"vendor_id":"4","action":"order.create","quantity":11,"explain":true}`).decode(t, &d)
+	if d.Allow || d.Code != "limit_reached" || len(d.Explain.Input) == 0 {
+		t.Fatalf("check: %+v", d)
+	}
+	in := `{"input":` + string(d.Explain.Input) + `}`
+	var res struct {
+		Result map[string]any `json:"result"`
+	}
+	e.do(http.MethodPost, e.decision+"/v1/data/tollgate/decision", in).decode(t, &res)
+	if res.Result["code"] != "limit_reached" || res.Result["allow"] != false {
+		t.Fatalf("replay: %v", res.Result)
+	}
+	if r := e.do(http.MethodPost, e.decision+"/v1/data/tollgate/allow", in); r.Status != http.StatusOK || string(r.Body) != `{"result":false}` {
+		t.Fatalf("allow replay: %d %s", r.Status, r.Body)
 	}
 }

@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 STRIPE_MOCK_VERSION := v0.203.0
 IMAGE   ?= ghcr.io/tollgate-pdp/tollgate
 
-.PHONY: run build test tools lint bench bench-compare bench-scale fmt image deploy-check chaos fuzz fuzz-short soak
+.PHONY: run build test test-clients test-python test-opa-sdk tools lint bench bench-compare bench-scale fmt image deploy-check chaos fuzz fuzz-short soak
 
 ## run: start the sidecar on its embedded defaults with the demo data set
 run:
@@ -26,7 +26,33 @@ tools:
 test: tools lint
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) run github.com/open-policy-agent/opa test policy/rego
+	$(MAKE) test-clients
 	$(MAKE) fuzz-short
+
+# The client tests start `tollgate serve --demo` from this binary on free loopback ports.
+PYTHON          ?= python3
+CLIENT_TEST_BIN := $(CURDIR)/bin/tollgate-client-test
+OPA_SDK_DIR     := clients/opa-sdk-test
+
+## test-clients: the Python client's tests and OPA's TypeScript SDK against a real sidecar
+test-clients: test-python test-opa-sdk
+
+$(CLIENT_TEST_BIN): FORCE
+	$(GO) build -o $@ ./cmd/tollgate
+
+## test-python: clients/python's unittest suite (python3 >= 3.9, standard library only)
+test-python: $(CLIENT_TEST_BIN)
+	cd clients/python && TOLLGATE_BIN=$(CLIENT_TEST_BIN) PYTHONPATH=src $(PYTHON) -m unittest discover -s tests -t .
+
+## test-opa-sdk: OPA's TypeScript SDK (npm, node >= 20) asking with just the request
+test-opa-sdk: $(CLIENT_TEST_BIN) $(OPA_SDK_DIR)/node_modules/.package-lock.json
+	cd $(OPA_SDK_DIR) && TOLLGATE_BIN=$(CLIENT_TEST_BIN) node --test
+
+# npm ci again only when the lock file changed since the last install.
+$(OPA_SDK_DIR)/node_modules/.package-lock.json: $(OPA_SDK_DIR)/package-lock.json
+	cd $(OPA_SDK_DIR) && npm ci --no-audit --no-fund
+
+FORCE:
 
 # Fuzz targets, as "package:target:inputs": go test -fuzz takes one package and one target at a
 # time. inputs is the short run's input count (seed corpus included), about 3 s of each target

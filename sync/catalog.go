@@ -17,7 +17,7 @@ func (h *handler) price(p *Price) error {
 		h.ignored("older than the last applied event of price %s", p.ID)
 		return nil
 	}
-	deleted := h.ev.Type == "price.deleted" || p.Deleted
+	deleted := h.ev.Type == tollgate.EventPriceDeleted || p.Deleted
 	for _, name := range []string{p.Metadata["tier"], p.LookupKey} {
 		code, annual := splitTierName(name)
 		if code == "" {
@@ -59,7 +59,7 @@ func (h *handler) product(p *Product) error {
 		h.ignored("product %s names no catalog tier (metadata.tier)", p.ID)
 		return nil
 	}
-	return h.catalogID(catalogKey(code, "product"), p.ID, h.ev.Type == "product.deleted" || p.Deleted)
+	return h.catalogID(catalogKey(code, "product"), p.ID, h.ev.Type == tollgate.EventProductDeleted || p.Deleted)
 }
 
 func (h *handler) catalogID(key, id string, deleted bool) error {

@@ -31,7 +31,8 @@ func (e *vendorMismatch) Error() string {
 	return fmt.Sprintf("event touches vendor %q, transaction opened for %q", e.got, e.want)
 }
 
-// decoded is an event's data.object decoded by type; nil for types tollgate does not handle.
+// decoded is an event's data.object decoded as the object its type carries
+// (tollgate.StripeEventTypes); nil for types tollgate does not handle.
 type decoded struct {
 	sub      *Subscription
 	invoice  *Invoice
@@ -42,30 +43,33 @@ type decoded struct {
 }
 
 func decodeObject(ev *Event) (*decoded, error) {
+	object, handled := tollgate.StripeEventObject(ev.Type)
+	if !handled {
+		return nil, nil
+	}
 	d := &decoded{}
 	var target any
-	switch {
-	case strings.HasPrefix(ev.Type, "customer.subscription."):
+	switch object {
+	case tollgate.StripeSubscription:
 		d.sub = &Subscription{}
 		target = d.sub
-	case ev.Type == "invoice.paid" || ev.Type == "invoice.payment_failed" || ev.Type == "invoice.finalized" ||
-		ev.Type == "invoice.payment_succeeded":
+	case tollgate.StripeInvoice:
 		d.invoice = &Invoice{}
 		target = d.invoice
-	case ev.Type == "checkout.session.completed":
+	case tollgate.StripeCheckoutSession:
 		d.checkout = &CheckoutSession{}
 		target = d.checkout
-	case ev.Type == "customer.created" || ev.Type == "customer.updated" || ev.Type == "customer.deleted":
+	case tollgate.StripeCustomer:
 		d.customer = &Customer{}
 		target = d.customer
-	case strings.HasPrefix(ev.Type, "price."):
+	case tollgate.StripePrice:
 		d.price = &Price{}
 		target = d.price
-	case strings.HasPrefix(ev.Type, "product."):
+	case tollgate.StripeProduct:
 		d.product = &Product{}
 		target = d.product
 	default:
-		return nil, nil
+		return nil, fmt.Errorf("event type %s: object %s has no decoder", ev.Type, object)
 	}
 	if err := json.Unmarshal(ev.Data.Object, target); err != nil {
 		return nil, fmt.Errorf("decode %s object: %w", ev.Type, err)
@@ -165,7 +169,7 @@ func (s *Syncer) targetVendor(tx tollgate.StripeTx, ev *Event, d *decoded) (stri
 		}
 		return v, nil
 	case d.customer != nil:
-		if ev.Type != "customer.deleted" {
+		if ev.Type != tollgate.EventCustomerDeleted {
 			if v := strings.TrimSpace(d.customer.Metadata["vendor_id"]); v != "" && tollgate.ValidateVendorID(v) == nil {
 				return v, nil
 			}
@@ -221,7 +225,7 @@ func (h *handler) handle(d *decoded) (*tollgate.Subscription, error) {
 	case d.checkout != nil:
 		return h.checkout(d.checkout)
 	case d.customer != nil:
-		if h.ev.Type == "customer.deleted" {
+		if h.ev.Type == tollgate.EventCustomerDeleted {
 			return h.customerDeleted(d.customer)
 		}
 		return h.customer(d.customer)

@@ -94,7 +94,7 @@ type parkedInvoice struct {
 // own ordering mark. pay is the new payment state when it changed.
 func (h *handler) applyInvoice(inv *Invoice, typ string, created int64, vendor string) (changed bool, pay *paymentState, err error) {
 	payErr := ""
-	if typ == "invoice.payment_failed" {
+	if typ == tollgate.EventInvoicePaymentFailed {
 		payErr = inv.PaymentError()
 		if payErr == "" {
 			payErr = fmt.Sprintf("payment failed (attempt %d)", inv.AttemptCount)
@@ -109,7 +109,7 @@ func (h *handler) applyInvoice(inv *Invoice, typ string, created int64, vendor s
 		changed = true
 	}
 	subID := inv.SubscriptionID()
-	if subID == "" || (typ != "invoice.paid" && typ != "invoice.payment_failed" && typ != "invoice.payment_succeeded") {
+	if subID == "" || (typ != tollgate.EventInvoicePaid && typ != tollgate.EventInvoicePaymentFailed && typ != tollgate.EventInvoicePaymentSucceeded) {
 		return changed, nil, nil
 	}
 	apply, _, err := h.orderAt("payment:"+subID, created)
@@ -117,7 +117,7 @@ func (h *handler) applyInvoice(inv *Invoice, typ string, created int64, vendor s
 		return changed, nil, err
 	}
 	p := paymentState{}
-	if typ == "invoice.payment_failed" {
+	if typ == tollgate.EventInvoicePaymentFailed {
 		p = paymentState{RetryCount: inv.AttemptCount, LastError: payErr}
 	}
 	if err := putJSON(h.tx, kindPayments, subID, p); err != nil {

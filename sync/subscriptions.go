@@ -48,6 +48,11 @@ func (h *handler) subscription(sub *Subscription) (*tollgate.Subscription, error
 	snap := snapshot{Customer: sub.Customer.ID, Created: h.ev.Created, SubCreated: sub.Created, Raw: h.ev.Data.Object}
 	vendor := VendorOf(sub, link)
 	if vendor == "" || tollgate.ValidateVendorID(vendor) != nil {
+		if sub.Customer.ID == "" {
+			// no customer: no link can ever name its vendor, so there is nothing to park it under
+			h.failed("subscription %s: no vendor (metadata.vendor_id %q and no customer)", sub.ID, vendor)
+			return nil, nil
+		}
 		if err := h.park(sub.ID, snap); err != nil {
 			return nil, err
 		}

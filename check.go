@@ -94,12 +94,15 @@ func (r *CheckRequest) Validate() error {
 	if r.Platform != "" && !isCode(r.Platform) {
 		return FieldErrorf("platform", "must match %s", codeSyntax)
 	}
+	// quantity is orders to place: zero orders is no question, and a consume of zero would
+	// store an idempotency record that counted nothing.
 	for _, c := range [...]struct {
 		field string
 		v     *int64
-	}{{"count", r.Count}, {"custom_count", r.CustomCount}, {"quantity", r.Quantity}, {"months", r.Months}} {
-		if c.v != nil && *c.v < 0 {
-			return FieldErrorf(c.field, "must be >= 0, got %d", *c.v)
+		min   int64
+	}{{"count", r.Count, 0}, {"custom_count", r.CustomCount, 0}, {"quantity", r.Quantity, 1}, {"months", r.Months, 0}} {
+		if c.v != nil && *c.v < c.min {
+			return FieldErrorf(c.field, "must be >= %d, got %d", c.min, *c.v)
 		}
 	}
 	if r.Feature != "" && !isCode(r.Feature) {

@@ -36,7 +36,7 @@ func TestVendorIDDecodesStringOrInteger(t *testing.T) {
 }
 
 func TestCheckRequestValidate(t *testing.T) {
-	neg := int64(-1)
+	neg, zero := int64(-1), int64(0)
 	tests := []struct {
 		name string
 		req  tollgate.CheckRequest
@@ -52,7 +52,11 @@ func TestCheckRequestValidate(t *testing.T) {
 		{"missing action", tollgate.CheckRequest{VendorID: "1"}, "action: is required"},
 		{"bad action", tollgate.CheckRequest{VendorID: "1", Action: "DROP TABLE"}, "action: must be a name"},
 		{"negative count", tollgate.CheckRequest{VendorID: "1", Action: "product.add", Count: &neg}, "count: must be >= 0, got -1"},
-		{"negative quantity", tollgate.CheckRequest{VendorID: "1", Action: "order.create", Quantity: &neg}, "quantity: must be >= 0, got -1"},
+		{"negative quantity", tollgate.CheckRequest{VendorID: "1", Action: "order.create", Quantity: &neg}, "quantity: must be >= 1, got -1"},
+		{"zero quantity", tollgate.CheckRequest{VendorID: "1", Action: "order.create", Quantity: &zero}, "quantity: must be >= 1, got 0"},
+		{"zero quantity consume", tollgate.CheckRequest{VendorID: "1", Action: "order.create", Quantity: &zero, Consume: true}, "quantity: must be >= 1, got 0"},
+		{"zero count ok", tollgate.CheckRequest{VendorID: "1", Action: "product.add", Count: &zero}, ""},
+		{"first failing field in order", tollgate.CheckRequest{VendorID: "1", Action: "order.create", Count: &neg, Quantity: &zero, Months: &neg}, "count: must be >= 0, got -1"},
 		{"negative months", tollgate.CheckRequest{VendorID: "1", Action: "order_history.view", Months: &neg}, "months: must be >= 0, got -1"},
 		{"feature required", tollgate.CheckRequest{VendorID: "1", Action: "feature.use"}, "feature: is required for feature.use"},
 		{"consume wrong action", tollgate.CheckRequest{VendorID: "1", Action: "product.add", Consume: true}, "consume: is only valid for order.create"},

@@ -65,3 +65,91 @@ type BillingReader interface {
 	// Events lists recorded Stripe events, newest first.
 	Events(ctx context.Context, f EventFilter) ([]WebhookEvent, error)
 }
+
+// StripeObject names the Stripe object a handled event carries; the sync package reads the
+// event's data.object as that object.
+type StripeObject string
+
+// The Stripe objects tollgate reads from events.
+const (
+	StripeSubscription    StripeObject = "subscription"
+	StripeInvoice         StripeObject = "invoice"
+	StripeCheckoutSession StripeObject = "checkout.session"
+	StripeCustomer        StripeObject = "customer"
+	StripePrice           StripeObject = "price"
+	StripeProduct         StripeObject = "product"
+)
+
+// The Stripe event types tollgate handles. Every other type is recorded as ignored and
+// acknowledged.
+const (
+	EventSubscriptionCreated              = "customer.subscription.created"
+	EventSubscriptionUpdated              = "customer.subscription.updated"
+	EventSubscriptionDeleted              = "customer.subscription.deleted"
+	EventSubscriptionTrialWillEnd         = "customer.subscription.trial_will_end"
+	EventSubscriptionPaused               = "customer.subscription.paused"
+	EventSubscriptionResumed              = "customer.subscription.resumed"
+	EventSubscriptionPendingUpdateApplied = "customer.subscription.pending_update_applied"
+	EventSubscriptionPendingUpdateExpired = "customer.subscription.pending_update_expired"
+	EventInvoicePaid                      = "invoice.paid"
+	EventInvoicePaymentSucceeded          = "invoice.payment_succeeded"
+	EventInvoicePaymentFailed             = "invoice.payment_failed"
+	EventInvoiceFinalized                 = "invoice.finalized"
+	EventCheckoutSessionCompleted         = "checkout.session.completed"
+	EventCustomerCreated                  = "customer.created"
+	EventCustomerUpdated                  = "customer.updated"
+	EventCustomerDeleted                  = "customer.deleted"
+	EventProductCreated                   = "product.created"
+	EventProductUpdated                   = "product.updated"
+	EventProductDeleted                   = "product.deleted"
+	EventPriceCreated                     = "price.created"
+	EventPriceUpdated                     = "price.updated"
+	EventPriceDeleted                     = "price.deleted"
+)
+
+// StripeEventType is one handled event type and the object it carries.
+type StripeEventType struct {
+	Type   string
+	Object StripeObject
+}
+
+// StripeEventTypes is the one list of the Stripe event types tollgate handles: the sync
+// dispatches by it and the metrics give each its own label. It is an array so that no caller
+// can change it and ranging over it allocates nothing.
+func StripeEventTypes() [22]StripeEventType {
+	return [...]StripeEventType{
+		{EventSubscriptionCreated, StripeSubscription},
+		{EventSubscriptionUpdated, StripeSubscription},
+		{EventSubscriptionDeleted, StripeSubscription},
+		{EventSubscriptionTrialWillEnd, StripeSubscription},
+		{EventSubscriptionPaused, StripeSubscription},
+		{EventSubscriptionResumed, StripeSubscription},
+		{EventSubscriptionPendingUpdateApplied, StripeSubscription},
+		{EventSubscriptionPendingUpdateExpired, StripeSubscription},
+		{EventInvoicePaid, StripeInvoice},
+		{EventInvoicePaymentSucceeded, StripeInvoice},
+		{EventInvoicePaymentFailed, StripeInvoice},
+		{EventInvoiceFinalized, StripeInvoice},
+		{EventCheckoutSessionCompleted, StripeCheckoutSession},
+		{EventCustomerCreated, StripeCustomer},
+		{EventCustomerUpdated, StripeCustomer},
+		{EventCustomerDeleted, StripeCustomer},
+		{EventProductCreated, StripeProduct},
+		{EventProductUpdated, StripeProduct},
+		{EventProductDeleted, StripeProduct},
+		{EventPriceCreated, StripePrice},
+		{EventPriceUpdated, StripePrice},
+		{EventPriceDeleted, StripePrice},
+	}
+}
+
+// StripeEventObject is the object a handled event type carries; false when tollgate does not
+// handle the type.
+func StripeEventObject(typ string) (StripeObject, bool) {
+	for _, e := range StripeEventTypes() {
+		if e.Type == typ {
+			return e.Object, true
+		}
+	}
+	return "", false
+}

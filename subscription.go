@@ -40,10 +40,14 @@ type Overrides struct {
 
 // Validate refuses negative overrides.
 func (o *Overrides) Validate() error {
-	for f, v := range map[string]*int64{"custom_orders_limit": o.CustomOrdersLimit,
-		"custom_products_limit": o.CustomProductsLimit, "custom_team_limit": o.CustomTeamLimit} {
-		if v != nil && *v < 0 {
-			return FieldErrorf(f, "must be >= 0 or null, got %d", *v)
+	// an ordered list, not a map, so that the same bad overrides always name the same field
+	for _, l := range [...]struct {
+		field string
+		v     *int64
+	}{{"custom_orders_limit", o.CustomOrdersLimit}, {"custom_products_limit", o.CustomProductsLimit},
+		{"custom_team_limit", o.CustomTeamLimit}} {
+		if l.v != nil && *l.v < 0 {
+			return FieldErrorf(l.field, "must be >= 0 or null, got %d", *l.v)
 		}
 	}
 	return nil

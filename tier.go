@@ -47,14 +47,18 @@ func (t *Tier) validate(i int) error {
 	if t.Name == "" {
 		return FieldErrorf(field("name"), "is required")
 	}
-	for f, v := range map[string]*int64{
-		"price_monthly_cents": t.PriceMonthlyCents, "price_annual_cents": t.PriceAnnualCents,
-		"orders_per_month": t.OrdersPerMonth, "products_limit": t.ProductsLimit,
-		"team_members": t.TeamMembers, "order_history_months": t.OrderHistoryMonths,
-		"cms_pages_limit": t.CMSPagesLimit, "cms_custom_pages_limit": t.CMSCustomPagesLimit,
+	// an ordered list, not a map, so that the same bad tier always names the same field
+	for _, l := range [...]struct {
+		field string
+		v     *int64
+	}{
+		{"price_monthly_cents", t.PriceMonthlyCents}, {"price_annual_cents", t.PriceAnnualCents},
+		{"orders_per_month", t.OrdersPerMonth}, {"products_limit", t.ProductsLimit},
+		{"team_members", t.TeamMembers}, {"order_history_months", t.OrderHistoryMonths},
+		{"cms_pages_limit", t.CMSPagesLimit}, {"cms_custom_pages_limit", t.CMSCustomPagesLimit},
 	} {
-		if v != nil && *v < 0 {
-			return FieldErrorf(field(f), "must be >= 0 or null (unlimited), got %d", *v)
+		if l.v != nil && *l.v < 0 {
+			return FieldErrorf(field(l.field), "must be >= 0 or null (unlimited), got %d", *l.v)
 		}
 	}
 	seen := map[string]bool{}

@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -57,7 +59,8 @@ var overrideFields = [...]string{"custom_orders_limit", "custom_products_limit",
 
 // apply decodes the patch onto o; errors name the field.
 func (p overridesPatch) apply(o *tollgate.Overrides) error {
-	for name := range p {
+	// sorted, so that a patch with several unknown fields always names the same one
+	for _, name := range slices.Sorted(maps.Keys(p)) {
 		known := false
 		for _, f := range overrideFields {
 			known = known || f == name

@@ -60,7 +60,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{name: "missing vendor_id", path: "/v1/check", body: `{"action":"order.create"}`, status: 400, code: "invalid", message: "vendor_id: is required"},
 		{name: "missing action", path: "/v1/check", body: `{"vendor_id":"4"}`, status: 400, code: "invalid", message: "action: is required"},
 		{name: "malformed action", path: "/v1/check", body: `{"vendor_id":"4","action":"DROP TABLE"}`, status: 400, code: "invalid", message: "action: must be a name"},
-		{name: "negative quantity", path: "/v1/check", body: check(`,"quantity":-1,"consume":true`), status: 400, code: "invalid", message: "quantity: must be >= 0"},
+		{name: "negative quantity", path: "/v1/check", body: check(`,"quantity":-1,"consume":true`), status: 400, code: "invalid", message: "quantity: must be >= 1, got -1"},
 		{name: "negative count", path: "/v1/check", body: `{"vendor_id":"1","action":"product.add","count":-3}`, status: 400, code: "invalid", message: "count: must be >= 0"},
 		{name: "unknown field in check", path: "/v1/check", body: check(`,"qty":5,"consume":true`), status: 400, code: "invalid", message: `body: unknown field "qty"`},
 		{name: "consume on product.add", path: "/v1/check", body: `{"vendor_id":"1","action":"product.add","consume":true}`, status: 400, code: "invalid", message: "consume: is only valid for order.create"},

@@ -69,6 +69,19 @@ func decodeJSON(body []byte, v any, o decodeOptions) error {
 	if off := dec.InputOffset(); len(bytes.TrimSpace(body[off:])) > 0 {
 		return tollgate.FieldErrorf(o.root, "unexpected data after the JSON value at offset %d", off)
 	}
+	// Struct fields match keys case-insensitively at every level; the data API's input is
+	// free-form below its top level.
+	foldDepth := MaxJSONDepth + 1
+	if o.allowUnknown {
+		foldDepth = 1
+	}
+	if path, key, first, dup := duplicateKey(body, foldDepth); dup {
+		field := joinField(o.root, path)
+		if key != first {
+			return tollgate.FieldErrorf(field, "duplicate key: the object already has %s (keys name fields case-insensitively)", strconv.Quote(first))
+		}
+		return tollgate.FieldErrorf(field, "duplicate key: an object may give each key once")
+	}
 	return nil
 }
 
@@ -106,26 +119,54 @@ func findFailingField(body []byte, v any) (string, string) {
 	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return "", ""
 	}
-	var members map[string]json.RawMessage
-	if json.Unmarshal(body, &members) != nil {
+	members, ok := orderedMembers(body)
+	if !ok {
 		return "", ""
 	}
 	fields := map[string]reflect.Type{}
 	collectFields(t.Elem(), fields)
-	for name, raw := range members {
-		ft, ok := fields[name]
+	// in body order, so that the same body always names the same field
+	for _, m := range members {
+		ft, ok := fields[m.name]
 		if !ok {
 			continue
 		}
-		if err := json.Unmarshal(raw, reflect.New(ft).Interface()); err != nil {
+		if err := json.Unmarshal(m.raw, reflect.New(ft).Interface()); err != nil {
 			var pe *time.ParseError
 			if errors.As(err, &pe) {
-				return name, "must be an RFC 3339 timestamp, got " + truncateQuoted(pe.Value)
+				return m.name, "must be an RFC 3339 timestamp, got " + truncateQuoted(pe.Value)
 			}
-			return name, "must be " + describeType(ft)
+			return m.name, "must be " + describeType(ft)
 		}
 	}
 	return "", ""
+}
+
+type member struct {
+	name string
+	raw  json.RawMessage
+}
+
+// orderedMembers lists the members of the JSON object body in the order they are written.
+func orderedMembers(body []byte) ([]member, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	var out []member
+	for dec.More() {
+		tok, err := dec.Token()
+		name, ok := tok.(string)
+		if err != nil || !ok {
+			return nil, false
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, false
+		}
+		out = append(out, member{name, raw})
+	}
+	return out, true
 }
 
 // collectFields maps JSON member names to field types, descending into embedded structs.

@@ -8,8 +8,9 @@ import (
 )
 
 // decodeCheckFast decodes the common shape of a /v1/check body (a flat object of the known
-// fields, plain strings, integers, booleans) without reflection. It answers false whenever it
-// is not sure (escapes, nulls, unknown or odd values, anything malformed), and the caller then
+// fields, each at most once, plain strings, integers, booleans) without reflection. It answers
+// false whenever it is not sure (escapes, nulls, unknown, repeated or odd values, anything
+// malformed), and the caller then
 // decodes with encoding/json, which gives the exact result or the exact error. So it can only
 // make a request faster, never decode it differently (a differential test holds it to that).
 func decodeCheckFast(b []byte, r *tollgate.CheckRequest) bool {
@@ -21,11 +22,17 @@ func decodeCheckFast(b []byte, r *tollgate.CheckRequest) bool {
 	if i < len(b) && b[i] == '}' {
 		return skipWS(b, i+1) == len(b)
 	}
+	var seen uint16 // the known keys already read: a repeated key goes to encoding/json, which refuses it
 	for {
 		key, next, ok := plainBytes(b, i)
 		if !ok {
 			return false
 		}
+		bit := fastKeyBit(key)
+		if bit == 0 || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
 		i = skipWS(b, next)
 		if i >= len(b) || b[i] != ':' {
 			return false
@@ -119,6 +126,37 @@ func decodeCheckFast(b []byte, r *tollgate.CheckRequest) bool {
 			return false
 		}
 	}
+}
+
+// fastKeyBit is the bit of a key decodeCheckFast reads, 0 for any other key.
+func fastKeyBit(key []byte) uint16 {
+	switch string(key) {
+	case "vendor_id":
+		return 1 << 0
+	case "action":
+		return 1 << 1
+	case "platform":
+		return 1 << 2
+	case "feature":
+		return 1 << 3
+	case "idempotency_key":
+		return 1 << 4
+	case "count":
+		return 1 << 5
+	case "custom_count":
+		return 1 << 6
+	case "quantity":
+		return 1 << 7
+	case "months":
+		return 1 << 8
+	case "custom":
+		return 1 << 9
+	case "consume":
+		return 1 << 10
+	case "explain":
+		return 1 << 11
+	}
+	return 0
 }
 
 func skipWS(b []byte, i int) int {

@@ -163,10 +163,14 @@ func dropIdempotency(tx *bolt.Tx, vendorID string, periods []string) error {
 // (PUT /v1/vendors/{id}/usage). ReportedAt becomes r.At (now when zero). ENotFound when the
 // vendor does not exist; EInvalid for a negative count.
 func (s *Store) ReportUsage(ctx context.Context, vendorID string, r tollgate.UsageReport) (*tollgate.VendorState, error) {
-	for f, v := range map[string]*int64{"products": r.Products, "team_members": r.TeamMembers,
-		"cms_pages": r.CMSPages, "cms_custom_pages": r.CMSCustomPages, "storage_bytes": r.StorageBytes} {
-		if v != nil && *v < 0 {
-			return nil, tollgate.FieldErrorf(f, "must be >= 0, got %d", *v)
+	// an ordered list, not a map, so that the same bad report always names the same field
+	for _, c := range [...]struct {
+		field string
+		v     *int64
+	}{{"products", r.Products}, {"team_members", r.TeamMembers}, {"cms_pages", r.CMSPages},
+		{"cms_custom_pages", r.CMSCustomPages}, {"storage_bytes", r.StorageBytes}} {
+		if c.v != nil && *c.v < 0 {
+			return nil, tollgate.FieldErrorf(c.field, "must be >= 0, got %d", *c.v)
 		}
 	}
 	if _, ok := s.mem.get(vendorID); !ok {

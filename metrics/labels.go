@@ -84,31 +84,17 @@ func codeIndex(code string) int {
 
 const numCodes = 8 // seven known codes and "other"
 
-// knownWebhookTypes lists the Stripe event types tollgate handles (DESIGN.md §5). Any other
-// type is counted as "other": Stripe may add types at any time and the event type is chosen
-// by whoever sends the request, signed or not.
+// knownWebhookTypes lists the Stripe event types tollgate handles (tollgate.StripeEventTypes,
+// the list the sync dispatches by), then "other". Any other type is counted as "other": Stripe
+// may add types at any time and the event type is chosen by whoever sends the request, signed
+// or not.
 func knownWebhookTypes() []string {
-	return []string{
-		"customer.subscription.created",
-		"customer.subscription.updated",
-		"customer.subscription.deleted",
-		"customer.subscription.trial_will_end",
-		"customer.subscription.paused",
-		"customer.subscription.resumed",
-		"invoice.paid",
-		"invoice.payment_failed",
-		"invoice.finalized",
-		"checkout.session.completed",
-		"customer.updated",
-		"customer.deleted",
-		"product.created",
-		"product.updated",
-		"product.deleted",
-		"price.created",
-		"price.updated",
-		"price.deleted",
-		labelOther,
+	handled := tollgate.StripeEventTypes()
+	types := make([]string, 0, len(handled)+1)
+	for _, e := range handled {
+		types = append(types, e.Type)
 	}
+	return append(types, labelOther)
 }
 
 // knownOutcomes lists the webhook outcomes of webhook.go.

@@ -47,6 +47,8 @@ func TestWebhookHandled(t *testing.T) {
 		{"charge.refunded", tollgate.OutcomeIgnored, "other", "ignored"},
 		{"", tollgate.OutcomeRejected, "other", "rejected"},
 		{"checkout.session.completed", "weird", "checkout.session.completed", "other"},
+		{"invoice.payment_succeeded", tollgate.OutcomeProcessed, "invoice.payment_succeeded", "processed"},
+		{"customer.created", tollgate.OutcomeProcessed, "customer.created", "processed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ+"/"+tt.outcome, func(t *testing.T) {
@@ -57,6 +59,25 @@ func TestWebhookHandled(t *testing.T) {
 				t.Errorf("webhook_events_total%v = %v, want 1", labels, v)
 			}
 		})
+	}
+}
+
+// TestEveryHandledEventTypeHasItsOwnLabel holds the labels to the list the sync dispatches
+// by: a handled type counted as "other" is a type whose deliveries cannot be watched.
+func TestEveryHandledEventTypeHasItsOwnLabel(t *testing.T) {
+	m := New(Options{})
+	for _, e := range tollgate.StripeEventTypes() {
+		m.WebhookHandled(e.Type, tollgate.OutcomeProcessed)
+	}
+	for _, e := range tollgate.StripeEventTypes() {
+		labels := map[string]string{"type": e.Type, "outcome": tollgate.OutcomeProcessed}
+		if v, _ := sample(t, m.Registry(), "tollgate_webhook_events_total", labels); v != 1 {
+			t.Errorf("webhook_events_total%v = %v, want 1", labels, v)
+		}
+	}
+	other := map[string]string{"type": "other", "outcome": tollgate.OutcomeProcessed}
+	if v, _ := sample(t, m.Registry(), "tollgate_webhook_events_total", other); v != 0 {
+		t.Errorf("webhook_events_total%v = %v, want 0", other, v)
 	}
 }
 

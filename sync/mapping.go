@@ -9,27 +9,42 @@ import (
 	"github.com/tollgate-pdp/tollgate"
 )
 
-// MapStatus maps a raw Stripe subscription status onto a tollgate status:
-// trialing → trial; active → active, or cancelled when cancel_at_period_end; past_due →
-// past_due; unpaid, canceled, incomplete, incomplete_expired, paused (and anything unknown) →
-// expired.
-func MapStatus(stripeStatus string, cancelAtPeriodEnd bool) tollgate.Status {
-	switch stripeStatus {
-	case "trialing":
-		if cancelAtPeriodEnd {
-			return tollgate.StatusCancelled
-		}
-		return tollgate.StatusTrial
-	case "active":
-		if cancelAtPeriodEnd {
-			return tollgate.StatusCancelled
-		}
-		return tollgate.StatusActive
-	case "past_due":
-		return tollgate.StatusPastDue
-	default: // unpaid, canceled, incomplete, incomplete_expired, paused
-		return tollgate.StatusExpired
+// statusRow is one row of the status table: a Stripe subscription status and the tollgate
+// status it maps to, without and with cancel_at_period_end.
+type statusRow struct {
+	stripe     string
+	status     tollgate.Status
+	cancelling tollgate.Status // with cancel_at_period_end
+}
+
+// statusTable is the one translation of Stripe's subscription statuses into tollgate's. The
+// same table is in sync/README.md (a test holds the two equal). A status not in it, such as
+// one Stripe adds later, maps to expired: access is never granted on a status not understood.
+// It is an array so that no caller can change it and looking a status up allocates nothing.
+func statusTable() [8]statusRow {
+	return [...]statusRow{
+		{"trialing", tollgate.StatusTrial, tollgate.StatusCancelled},
+		{"active", tollgate.StatusActive, tollgate.StatusCancelled},
+		{"past_due", tollgate.StatusPastDue, tollgate.StatusPastDue},
+		{"unpaid", tollgate.StatusExpired, tollgate.StatusExpired},
+		{"canceled", tollgate.StatusExpired, tollgate.StatusExpired},
+		{"incomplete", tollgate.StatusExpired, tollgate.StatusExpired},
+		{"incomplete_expired", tollgate.StatusExpired, tollgate.StatusExpired},
+		{"paused", tollgate.StatusExpired, tollgate.StatusExpired},
 	}
+}
+
+// MapStatus maps a raw Stripe subscription status onto a tollgate status by statusTable.
+func MapStatus(stripeStatus string, cancelAtPeriodEnd bool) tollgate.Status {
+	for _, r := range statusTable() {
+		if r.stripe == stripeStatus {
+			if cancelAtPeriodEnd {
+				return r.cancelling
+			}
+			return r.status
+		}
+	}
+	return tollgate.StatusExpired
 }
 
 // ResolveTier names the catalog tier a price stands for: the tier whose Stripe price id is the
@@ -129,17 +144,14 @@ func unixPtr(sec *int64) *time.Time {
 	return unixTime(*sec)
 }
 
-// MapSubscription maps a Stripe subscription onto the vendor's tollgate subscription, as
-// DESIGN §5 specifies. It is a pure function. Errors are EInvalid and name what is missing (no
-// vendor, no tier).
+// MapSubscription maps a Stripe subscription onto the vendor's tollgate subscription. It is a
+// pure function: the vendor, then the tier, then each group of fields Stripe owns, each in its
+// own step below. Fields Stripe does not own are kept from in.Prev. Errors are EInvalid and
+// name what is missing (no vendor, no tier).
 func MapSubscription(sub *Subscription, in MapInput) (*tollgate.Subscription, error) {
-	vendor := VendorOf(sub, in.LinkedVendor)
-	if vendor == "" {
-		return nil, tollgate.Errorf(tollgate.EInvalid,
-			"subscription %s: no vendor: neither metadata.vendor_id nor a link for customer %q", sub.ID, sub.Customer.ID)
-	}
-	if err := tollgate.ValidateVendorID(vendor); err != nil {
-		return nil, fmt.Errorf("subscription %s: metadata vendor_id: %w", sub.ID, err)
+	vendor, err := mapVendor(sub, in.LinkedVendor)
+	if err != nil {
+		return nil, err
 	}
 	out := &tollgate.Subscription{}
 	if in.Prev != nil {
@@ -150,75 +162,113 @@ func MapSubscription(sub *Subscription, in MapInput) (*tollgate.Subscription, er
 	if p := strings.TrimSpace(sub.Metadata["platform"]); p != "" {
 		out.Platform = p
 	}
+	tierItem, err := mapTier(out, sub, in.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	mapStatusAndIDs(out, sub)
+	mapCard(out, sub, in)
+	mapCancellation(out, sub)
+	mapScheduledChange(out, sub, in)
+	mapAddOns(out, sub, in.Catalog, tierItem)
+	if out.CreatedAt == nil && sub.Created > 0 {
+		out.CreatedAt = unixTime(sub.Created)
+	}
+	if in.EventCreated > 0 {
+		out.UpdatedAt = unixTime(in.EventCreated)
+	}
+	return out, nil
+}
 
-	// the tier: the first item whose price names a tier
-	tierItem := -1
+// mapVendor is the subscription's vendor (VendorOf), which must be a valid vendor id.
+func mapVendor(sub *Subscription, linkedVendor string) (string, error) {
+	vendor := VendorOf(sub, linkedVendor)
+	if vendor == "" {
+		return "", tollgate.Errorf(tollgate.EInvalid,
+			"subscription %s: no vendor: neither metadata.vendor_id nor a link for customer %q", sub.ID, sub.Customer.ID)
+	}
+	if err := tollgate.ValidateVendorID(vendor); err != nil {
+		return "", fmt.Errorf("subscription %s: metadata vendor_id: %w", sub.ID, err)
+	}
+	return vendor, nil
+}
+
+// mapTier sets the tier from the first item whose price names one, and returns that item's
+// index.
+func mapTier(out *tollgate.Subscription, sub *Subscription, cat *tollgate.Catalog) (int, error) {
 	for i := range sub.Items.Data {
 		price := sub.Items.Data[i].EffectivePrice()
-		if t, annual, ok := ResolveTier(in.Catalog, out.Platform, &price); ok {
-			tierItem = i
-			out.Tier = t.Code
-			out.IsAnnual = annual
-			out.StripePriceID = price.ID
+		if t, annual, ok := ResolveTier(cat, out.Platform, &price); ok {
+			out.Tier, out.IsAnnual, out.StripePriceID = t.Code, annual, price.ID
 			if t.Platform != "" {
 				out.Platform = t.Platform
 			}
-			break
+			return i, nil
 		}
 	}
-	if tierItem < 0 {
-		var ids []string
-		for i := range sub.Items.Data {
-			p := sub.Items.Data[i].EffectivePrice()
-			ids = append(ids, p.ID)
-		}
-		return nil, tollgate.Errorf(tollgate.EInvalid,
-			"subscription %s: no item's price names a catalog tier (prices %s; set the catalog's stripe price ids, or the price's lookup_key or metadata.tier)",
-			sub.ID, strings.Join(ids, ", "))
+	var ids []string
+	for i := range sub.Items.Data {
+		p := sub.Items.Data[i].EffectivePrice()
+		ids = append(ids, p.ID)
 	}
+	return -1, tollgate.Errorf(tollgate.EInvalid,
+		"subscription %s: no item's price names a catalog tier (prices %s; set the catalog's stripe price ids, or the price's lookup_key or metadata.tier)",
+		sub.ID, strings.Join(ids, ", "))
+}
 
+// mapStatusAndIDs sets the status (statusTable), the Stripe ids, the period and the trial end.
+func mapStatusAndIDs(out *tollgate.Subscription, sub *Subscription) {
 	out.StripeStatus = sub.Status
 	out.Status = MapStatus(sub.Status, sub.CancelAtPeriodEnd)
 	out.StripeSubscriptionID = sub.ID
 	out.StripeCustomerID = sub.Customer.ID
-
 	out.PeriodStart, out.PeriodEnd = nil, nil
 	if start, end, ok := sub.Period(); ok {
 		out.PeriodStart, out.PeriodEnd = unixTime(start), unixTime(end)
 	}
 	out.TrialEndsAt = unixPtr(sub.TrialEnd)
+}
 
-	// card collected: a default payment method (or source) is present
+// mapCard sets card_collected_at: a default payment method (or source) is present, collected
+// when it was first seen, else when it was created, else at the event.
+func mapCard(out *tollgate.Subscription, sub *Subscription, in MapInput) {
 	pm := sub.DefaultPaymentMethod.ID
 	if pm == "" {
 		pm = sub.DefaultSource.ID
 	}
 	out.StripePaymentMethodID = pm
 	out.CardCollectedAt = nil
-	if pm != "" {
-		since := in.CardSince
-		if since <= 0 {
-			since = sub.PaymentMethodCreated()
-		}
-		if since <= 0 {
-			since = in.EventCreated
-		}
-		out.CardCollectedAt = unixTime(since)
+	if pm == "" {
+		return
 	}
+	since := in.CardSince
+	if since <= 0 {
+		since = sub.PaymentMethodCreated()
+	}
+	if since <= 0 {
+		since = in.EventCreated
+	}
+	out.CardCollectedAt = unixTime(since)
+}
 
-	// cancellation
+// mapCancellation sets when and why a cancelled or expired subscription ended.
+func mapCancellation(out *tollgate.Subscription, sub *Subscription) {
 	out.CancelledAt, out.CancellationReason = nil, ""
-	if out.Status == tollgate.StatusCancelled || out.Status == tollgate.StatusExpired {
-		out.CancelledAt = unixPtr(sub.CanceledAt)
-		if d := sub.CancellationDetails; d != nil {
-			out.CancellationReason = d.Reason
-			if out.CancellationReason == "" {
-				out.CancellationReason = d.Feedback
-			}
+	if out.Status != tollgate.StatusCancelled && out.Status != tollgate.StatusExpired {
+		return
+	}
+	out.CancelledAt = unixPtr(sub.CanceledAt)
+	if d := sub.CancellationDetails; d != nil {
+		out.CancellationReason = d.Reason
+		if out.CancellationReason == "" {
+			out.CancellationReason = d.Feedback
 		}
 	}
+}
 
-	// scheduled tier change: a pending update, else the next phase of an expanded schedule
+// mapScheduledChange sets the scheduled tier change: a pending update, else the next phase of
+// an expanded schedule.
+func mapScheduledChange(out *tollgate.Subscription, sub *Subscription, in MapInput) {
 	out.ScheduledTierChange, out.ScheduledChangeAt = "", nil
 	if pu := sub.PendingUpdate; pu != nil {
 		for i := range pu.SubscriptionItems {
@@ -231,15 +281,18 @@ func MapSubscription(sub *Subscription, in MapInput) (*tollgate.Subscription, er
 			}
 		}
 	}
-	if out.ScheduledTierChange == "" {
-		if sch, ok := sub.ExpandedSchedule(); ok {
-			if code, at, ok := nextScheduledTier(in.Catalog, out.Platform, sch, in.EventCreated); ok && code != out.Tier {
-				out.ScheduledTierChange, out.ScheduledChangeAt = code, unixTime(at)
-			}
+	if out.ScheduledTierChange != "" {
+		return
+	}
+	if sch, ok := sub.ExpandedSchedule(); ok {
+		if code, at, ok := nextScheduledTier(in.Catalog, out.Platform, sch, in.EventCreated); ok && code != out.Tier {
+			out.ScheduledTierChange, out.ScheduledChangeAt = code, unixTime(at)
 		}
 	}
+}
 
-	// add-ons: the other items whose price is an add-on's
+// mapAddOns sets the add-ons: the items other than the tier's whose price is an add-on's.
+func mapAddOns(out *tollgate.Subscription, sub *Subscription, cat *tollgate.Catalog, tierItem int) {
 	addOnStatus := "active"
 	switch out.Status {
 	case tollgate.StatusCancelled:
@@ -254,7 +307,7 @@ func MapSubscription(sub *Subscription, in MapInput) (*tollgate.Subscription, er
 		}
 		it := &sub.Items.Data[i]
 		price := it.EffectivePrice()
-		a, ok := ResolveAddOn(in.Catalog, &price)
+		a, ok := ResolveAddOn(cat, &price)
 		if !ok {
 			continue
 		}
@@ -274,14 +327,6 @@ func MapSubscription(sub *Subscription, in MapInput) (*tollgate.Subscription, er
 		}
 		out.AddOns = append(out.AddOns, sa)
 	}
-
-	if out.CreatedAt == nil && sub.Created > 0 {
-		out.CreatedAt = unixTime(sub.Created)
-	}
-	if in.EventCreated > 0 {
-		out.UpdatedAt = unixTime(in.EventCreated)
-	}
-	return out, nil
 }
 
 // nextScheduledTier finds the tier of the schedule's next phase: the first phase starting at or

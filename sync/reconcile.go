@@ -76,7 +76,7 @@ func (s *Syncer) settle(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.applyObject(ctx, "customer.subscription.updated", "subscription:"+id, id, raw, SourceReconcile)
+	_, err = s.applyObject(ctx, tollgate.EventSubscriptionUpdated, "subscription:"+id, id, raw, SourceReconcile)
 	return err
 }
 
@@ -134,7 +134,7 @@ func (s *Syncer) Backfill(ctx context.Context, progress func(done int)) (Summary
 		if err != nil {
 			return sum, fmt.Errorf("backfill: %w", err)
 		}
-		a, err := s.applyObject(ctx, "customer.subscription.updated", "subscription:"+sub.ID, sub.ID, raw, SourceReconcile)
+		a, err := s.applyObject(ctx, tollgate.EventSubscriptionUpdated, "subscription:"+sub.ID, sub.ID, raw, SourceReconcile)
 		if err != nil {
 			return sum, fmt.Errorf("backfill subscription %s: %w", sub.ID, err)
 		}

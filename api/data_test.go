@@ -96,7 +96,7 @@ func TestDataAPIRequestOnlyBadInput(t *testing.T) {
 		{`{"action":"order.create"}`, "input.vendor_id: is required"},
 		{`{"vendor_id":"1"}`, "input.action: is required"},
 		{`{"vendor_id":"1","action":"order.create","qty":2}`, `input: unknown field "qty"`},
-		{`{"vendor_id":"1","action":"order.create","quantity":-1}`, "input.quantity: must be >= 0, got -1"},
+		{`{"vendor_id":"1","action":"order.create","quantity":-1}`, "input.quantity: must be >= 1, got -1"},
 		{`{"vendor_id":"1","action":"product.add","consume":true}`, "input.consume: is only valid for order.create"},
 		{`{}`, "input.vendor_id: is required"},
 	} {

@@ -75,6 +75,9 @@ func decodeJSON(body []byte, v any, o decodeOptions) error {
 	if o.allowUnknown {
 		foldDepth = 1
 	}
+	if _, freeForm := v.(*any); freeForm {
+		foldDepth = 0 // decoded into maps: no struct field to match case-insensitively
+	}
 	if path, key, first, dup := duplicateKey(body, foldDepth); dup {
 		field := joinField(o.root, path)
 		if key != first {

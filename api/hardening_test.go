@@ -106,11 +106,12 @@ func TestHostileBodiesAreRefusedExactly(t *testing.T) {
 	}
 }
 
-// TestDataAPIInputKeysAreCaseSensitive: below the top level the data API's input is free-form,
-// so keys differing only in case are two keys, not a duplicate.
+// TestDataAPIInputKeysAreCaseSensitive: a full input (one with "request" or "vendor") is
+// free-form below the body's top level, so keys differing only in case are two keys, not a
+// duplicate. (A request-only input is a check request, whose keys name fields.)
 func TestDataAPIInputKeysAreCaseSensitive(t *testing.T) {
 	e := newEnv(t, nil)
-	r := e.do("POST", e.decision+"/v1/data/tollgate/decision", `{"input":{"a":1,"A":2}}`)
+	r := e.do("POST", e.decision+"/v1/data/tollgate/decision", `{"input":{"request":{"vendor_id":"1","action":"order.create"},"a":1,"A":2}}`)
 	if r.Status != http.StatusOK {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}

@@ -883,6 +883,14 @@ func contract(t *testing.T) map[string][]string {
 // pendingMetrics are metrics the dashboard already shows that are being added to the binary.
 var pendingMetrics = map[string][]string{
 	"tollgate_vendors_near_order_limit": {"tier", "threshold"},
+	// Fleet mode (docs/fleet.md), added with the fleet package.
+	"tollgate_fleet_connected":           nil,
+	"tollgate_fleet_lag_messages":        nil,
+	"tollgate_fleet_lag_seconds":         nil,
+	"tollgate_fleet_apply_errors_total":  nil,
+	"tollgate_fleet_applied_sequence":    nil,
+	"tollgate_fleet_cas_retries_total":   nil,
+	"tollgate_fleet_cas_conflicts_total": nil,
 }
 
 // targetLabels are the labels Prometheus adds to every scraped series (PodMonitor discovery).
@@ -1011,7 +1019,8 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"TollgateWebhooksFailing", "TollgateWebhookSignatureFailures", "TollgateStale",
-		"TollgatePolicyReloadFailing", "TollgateDecisionLatencyHigh", "TollgateStoreNearLimit"} {
+		"TollgatePolicyReloadFailing", "TollgateDecisionLatencyHigh", "TollgateStoreNearLimit",
+		"TollgateFleetDisconnected", "TollgateFleetLagging", "TollgateFleetBacklog"} {
 		if !seen[want] {
 			t.Errorf("missing alert %s", want)
 		}
@@ -1140,7 +1149,9 @@ func TestDashboard(t *testing.T) {
 	for _, want := range []string{"tollgate_decisions_total", "tollgate_decision_duration_seconds_bucket",
 		"tollgate_decision_cache_hits_total", "tollgate_decision_cache_misses_total", "tollgate_webhook_events_total",
 		"tollgate_stripe_seconds_since_last_applied", "tollgate_vendors", "tollgate_orders_used",
-		"tollgate_orders_capacity", "tollgate_vendors_near_order_limit"} {
+		"tollgate_orders_capacity", "tollgate_vendors_near_order_limit",
+		"tollgate_fleet_connected", "tollgate_fleet_lag_messages", "tollgate_fleet_lag_seconds",
+		"tollgate_fleet_apply_errors_total", "tollgate_fleet_cas_retries_total", "tollgate_fleet_cas_conflicts_total"} {
 		if !used[want] {
 			t.Errorf("%s: no panel shows %s", path, want)
 		}

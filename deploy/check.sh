@@ -3,8 +3,8 @@
 #   1. the static binary, built exactly as deploy/Dockerfile builds it (CI has no Docker engine),
 #      and a smoke test of it run the way the manifests run it (deploy/smoke.sh);
 #   2. pinned kustomize and helm, installed with `go install` (cached per version);
-#   3. kustomize build of the example overlay, helm lint --strict, helm template (defaults and
-#      ci/full-values.yaml);
+#   3. kustomize build of the example overlay, helm lint --strict, helm template (defaults,
+#      ci/full-values.yaml, and fleet mode: ci/fleet-values.yaml, ci/fleet-poller-values.yaml);
 #   4. go test ./deploy/... on the rendered output (strict decoding into the Kubernetes and
 #      Prometheus Operator Go types, pod shape, rules, dashboard metrics). The alert rule unit
 #      tests (prometheus/tollgate-rules_test.yaml, promtool's format) run inside that go test
@@ -56,17 +56,26 @@ HELM="$(install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION")"
 "$KUSTOMIZE" version
 "$HELM" version --short
 
-step "kustomize build deploy/kubernetes/overlays/example"
+step "kustomize build deploy/kubernetes/overlays/example and overlays/fleet"
 "$KUSTOMIZE" build deploy/kubernetes/base >/dev/null
 "$KUSTOMIZE" build deploy/kubernetes/overlays/example >"$work/kustomize.yaml"
+"$KUSTOMIZE" build deploy/kubernetes/overlays/fleet >"$work/kustomize-fleet.yaml"
 grep -c '^kind:' "$work/kustomize.yaml" | sed 's/^/objects: /'
 
 step "helm lint --strict + helm template"
 chart=deploy/helm/tollgate
 "$HELM" lint --strict "$chart"
 "$HELM" lint --strict "$chart" -f "$chart/ci/full-values.yaml"
+"$HELM" lint --strict "$chart" -f "$chart/ci/fleet-values.yaml"
+"$HELM" lint --strict "$chart" -f "$chart/ci/fleet-poller-values.yaml"
 "$HELM" template tollgate "$chart" --namespace shop >"$work/helm.yaml"
 "$HELM" template tollgate "$chart" --namespace shop -f "$chart/ci/full-values.yaml" >"$work/helm-full.yaml"
+# Fleet mode (docs/fleet.md): the app's sidecars, and the fleet's one poller as a release of its own.
+"$HELM" template tollgate "$chart" --namespace shop -f "$chart/ci/fleet-values.yaml" >"$work/helm-fleet.yaml"
+"$HELM" template shop-poller "$chart" --namespace shop -f "$chart/ci/fleet-poller-values.yaml" >"$work/helm-fleet-poller.yaml"
+if "$HELM" template shop-poller "$chart" -f "$chart/ci/fleet-poller-values.yaml" --set replicaCount=2 >/dev/null 2>&1; then
+	echo "helm template: a fleet poller with replicaCount=2 must be refused"; exit 1
+fi
 # Your own app chart using tollgate as a dependency and its tollgate.sidecar template
 # (deploy/helm/examples/shop-app), with the tollgate chart copied in as charts/tollgate.
 cp -r deploy/helm/examples/shop-app "$work/shop-app"
@@ -75,6 +84,8 @@ mkdir -p "$work/shop-app/charts" && cp -r "$chart" "$work/shop-app/charts/tollga
 "$HELM" template shop "$work/shop-app" --namespace shop >"$work/helm-parent.yaml"
 grep -c '^kind:' "$work/helm.yaml" | sed 's/^/objects (defaults): /'
 grep -c '^kind:' "$work/helm-full.yaml" | sed 's/^/objects (full values): /'
+grep -c '^kind:' "$work/helm-fleet.yaml" | sed 's/^/objects (fleet values): /'
+grep -c '^kind:' "$work/helm-fleet-poller.yaml" | sed 's/^/objects (fleet poller values): /'
 grep -c '^kind:' "$work/helm-parent.yaml" | sed 's/^/objects (examples\/shop-app): /'
 
 PROMTOOL="${PROMTOOL:-$(command -v promtool || true)}"
@@ -87,7 +98,10 @@ fi
 
 step "go test ./deploy/..."
 TOLLGATE_KUSTOMIZE_OUT="$work/kustomize.yaml" \
+TOLLGATE_KUSTOMIZE_FLEET_OUT="$work/kustomize-fleet.yaml" \
 TOLLGATE_HELM_OUT="$work/helm.yaml" \
 TOLLGATE_HELM_FULL_OUT="$work/helm-full.yaml" \
+TOLLGATE_HELM_FLEET_OUT="$work/helm-fleet.yaml" \
+TOLLGATE_HELM_FLEET_POLLER_OUT="$work/helm-fleet-poller.yaml" \
 TOLLGATE_HELM_PARENT_OUT="$work/helm-parent.yaml" \
 	go test -tags deployrender -count=1 -v ./deploy/...

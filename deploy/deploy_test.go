@@ -188,6 +188,8 @@ type expect struct {
 	podMonitor     bool
 	prometheusRule bool
 	networkPolicy  bool
+	fleet          bool // fleet mode: the NATS settings must be set (else they must not be)
+	poller         bool // fleet mode: the bundle holds the fleet's one poller (it alone has the API key)
 }
 
 const (
@@ -204,11 +206,18 @@ func checkBundle(t *testing.T, b bundle, want expect) {
 		t.Fatalf("no Deployment")
 	}
 	var pods []podInfo
+	pollers := 0
 	for _, o := range deps {
 		d := o.obj.(*appsv1.Deployment)
 		p, ok := checkPod(t, b, o.src+" Deployment "+d.Name, &d.Spec.Template, want)
 		if ok {
 			pods = append(pods, p)
+			if p.poller {
+				if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
+					t.Errorf("Deployment %s: the fleet's poller must have exactly 1 replica", d.Name)
+				}
+				pollers++
+			}
 		}
 		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 		if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
@@ -217,6 +226,9 @@ func checkBundle(t *testing.T, b bundle, want expect) {
 	}
 	if len(pods) == 0 {
 		t.Fatalf("no Deployment runs a container named tollgate")
+	}
+	if want.fleet && pollers != btoi(want.poller) {
+		t.Errorf("fleet mode: %d Deployment(s) of tollgate with the Stripe API key, want %d: one poller serves the fleet", pollers, btoi(want.poller))
 	}
 	checkService(t, b, pods)
 	checkIngress(t, b, want.ingress)
@@ -227,6 +239,7 @@ func checkBundle(t *testing.T, b bundle, want expect) {
 
 type podInfo struct {
 	labels map[string]string
+	poller bool // a fleet sidecar holding the Stripe API key
 }
 
 // checkPod checks one pod template that runs tollgate; ok is false if it runs none.
@@ -398,7 +411,12 @@ func checkPod(t *testing.T, b bundle, where string, tpl *corev1.PodTemplateSpec,
 	for _, name := range []string{"TOLLGATE_STRIPE_WEBHOOK_SECRET", "TOLLGATE_STRIPE_API_KEY", "TOLLGATE_ADMIN_TOKEN"} {
 		e, ok := env[name]
 		if !ok {
-			if want.stripeSecret && name != "TOLLGATE_ADMIN_TOKEN" {
+			// In fleet mode only the poller has the API key, and it need not take webhooks.
+			_, poller := env["TOLLGATE_STRIPE_API_KEY"]
+			switch {
+			case !want.stripeSecret, name == "TOLLGATE_ADMIN_TOKEN":
+			case want.fleet && name == "TOLLGATE_STRIPE_API_KEY", want.fleet && poller:
+			default:
 				t.Errorf("%s: %s is not set", where, name)
 			}
 			continue
@@ -430,6 +448,8 @@ func checkPod(t *testing.T, b bundle, where string, tpl *corev1.PodTemplateSpec,
 		}
 	}
 
+	poller := checkFleet(t, where, tg, env, mountOf, want)
+
 	// Graceful shutdown fits in the grace period.
 	timeout := 10 * time.Second
 	if v, ok := flagValue(tg, "shutdown-timeout"); ok {
@@ -449,7 +469,88 @@ func checkPod(t *testing.T, b bundle, where string, tpl *corev1.PodTemplateSpec,
 	if tpl.Spec.AutomountServiceAccountToken == nil || *tpl.Spec.AutomountServiceAccountToken {
 		t.Errorf("%s: automountServiceAccountToken should be false (tollgate does not call the Kubernetes API)", where)
 	}
-	return podInfo{labels: tpl.Labels}, true
+	return podInfo{labels: tpl.Labels, poller: poller}, true
+}
+
+// fleetCredentials are the NATS credential files, by the variable that names each.
+var fleetCredentials = []string{"TOLLGATE_NATS_CREDS", "TOLLGATE_NATS_CA", "TOLLGATE_NATS_CERT", "TOLLGATE_NATS_KEY"}
+
+var fleetName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// checkFleet checks the fleet-mode settings of a tollgate container: without want.fleet none is
+// set; with it, every NATS server is a URL, the fleet name and replicas are valid, and each
+// credential file is a key of a read-only Secret volume. It reports whether tg is a fleet
+// poller: in fleet mode, the Stripe API key (polling, reconciliation) marks the poller.
+func checkFleet(t *testing.T, where string, tg *corev1.Container, env map[string]corev1.EnvVar,
+	mountOf func(string) (corev1.VolumeMount, corev1.Volume, bool), want expect) bool {
+	t.Helper()
+	url, fleet := flagValue(tg, "nats-url")
+	if !want.fleet {
+		for _, flag := range []string{"nats-url", "nats-creds", "nats-ca", "nats-cert", "nats-key", "fleet", "fleet-replicas", "fleet-history"} {
+			if _, ok := flagValue(tg, flag); ok {
+				t.Errorf("%s: --%s is set outside fleet mode", where, flag)
+			}
+		}
+		return false
+	}
+	if !fleet || url == "" {
+		t.Errorf("%s: fleet mode without --nats-url", where)
+		return false
+	}
+	for _, server := range strings.Split(url, ",") {
+		scheme, host, ok := strings.Cut(server, "://")
+		if !ok || !slices.Contains([]string{"nats", "tls"}, scheme) || host == "" || strings.ContainsAny(host, " /") {
+			t.Errorf("%s: --nats-url server %q is not nats://host:port or tls://host:port", where, server)
+		}
+	}
+	if name, ok := flagValue(tg, "fleet"); ok && !fleetName.MatchString(name) {
+		t.Errorf("%s: --fleet %q: stream and bucket names take letters, digits, - and _ only", where, name)
+	}
+	if r, ok := flagValue(tg, "fleet-replicas"); ok {
+		if n, err := strconv.Atoi(r); err != nil || n < 1 || n > 5 {
+			t.Errorf("%s: --fleet-replicas %q: JetStream takes 1 to 5 replicas", where, r)
+		}
+	}
+	if h, ok := flagValue(tg, "fleet-history"); ok {
+		if _, err := time.ParseDuration(h); err != nil {
+			t.Errorf("%s: --fleet-history %q: %v", where, h, err)
+		}
+	}
+	for _, name := range fleetCredentials {
+		e, ok := env[name]
+		if !ok {
+			continue
+		}
+		if e.ValueFrom != nil || !strings.HasPrefix(e.Value, "/") {
+			t.Errorf("%s: %s must be the path of a file mounted from a Secret, got %+v", where, name, e)
+			continue
+		}
+		m, v, ok := mountOf(e.Value)
+		switch {
+		case !ok || v.Secret == nil:
+			t.Errorf("%s: %s %s is not on a Secret volume", where, name, e.Value)
+		case !m.ReadOnly:
+			t.Errorf("%s: Secret volume %s should be mounted readOnly", where, m.Name)
+		case !slices.ContainsFunc(v.Secret.Items, func(k corev1.KeyToPath) bool {
+			return k.Path == strings.TrimPrefix(e.Value, strings.TrimSuffix(m.MountPath, "/")+"/")
+		}):
+			t.Errorf("%s: %s %s is not an item of Secret volume %s (%v)", where, name, e.Value, v.Name, v.Secret.Items)
+		}
+	}
+	_, cert := env["TOLLGATE_NATS_CERT"]
+	_, key := env["TOLLGATE_NATS_KEY"]
+	if cert != key {
+		t.Errorf("%s: TOLLGATE_NATS_CERT and TOLLGATE_NATS_KEY go together", where)
+	}
+	_, apiKey := env["TOLLGATE_STRIPE_API_KEY"]
+	return apiKey
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // flagValue finds --name=value (or --name value) in args, else TOLLGATE_NAME in env.
@@ -785,6 +886,24 @@ func TestRawKubernetesManifests(t *testing.T) {
 	for _, p := range ko.Patches {
 		decodeStream(t, filepath.Join(overlay, p.Path), readFile(t, filepath.Join(overlay, p.Path)))
 	}
+
+	// The fleet overlay: its resources exist and decode strictly (its patch deletes an env entry
+	// with a $patch directive, which no Go type holds; the kustomize render checks its result).
+	fleet := filepath.Join("kubernetes", "overlays", "fleet")
+	kf := readKustomization(t, fleet)
+	for _, r := range kf.Resources {
+		path := filepath.Join(fleet, r)
+		if st, err := os.Stat(path); err != nil {
+			t.Errorf("fleet overlay resource %s: %v", r, err)
+		} else if !st.IsDir() {
+			decodeStream(t, path, readFile(t, path))
+		}
+	}
+	for _, p := range kf.Patches {
+		if _, err := os.Stat(filepath.Join(fleet, p.Path)); err != nil {
+			t.Errorf("fleet overlay patch %s: %v", p.Path, err)
+		}
+	}
 }
 
 // TestHelmChartFiles checks what needs no helm binary: Chart.yaml, values against the schema's
@@ -883,6 +1002,14 @@ func contract(t *testing.T) map[string][]string {
 // pendingMetrics are metrics the dashboard already shows that are being added to the binary.
 var pendingMetrics = map[string][]string{
 	"tollgate_vendors_near_order_limit": {"tier", "threshold"},
+	// Fleet mode (docs/fleet.md), added with the fleet package.
+	"tollgate_fleet_connected":           nil,
+	"tollgate_fleet_lag_messages":        nil,
+	"tollgate_fleet_lag_seconds":         nil,
+	"tollgate_fleet_apply_errors_total":  nil,
+	"tollgate_fleet_applied_sequence":    nil,
+	"tollgate_fleet_cas_retries_total":   nil,
+	"tollgate_fleet_cas_conflicts_total": nil,
 }
 
 // targetLabels are the labels Prometheus adds to every scraped series (PodMonitor discovery).
@@ -1011,7 +1138,8 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"TollgateWebhooksFailing", "TollgateWebhookSignatureFailures", "TollgateStale",
-		"TollgatePolicyReloadFailing", "TollgateDecisionLatencyHigh", "TollgateStoreNearLimit"} {
+		"TollgatePolicyReloadFailing", "TollgateDecisionLatencyHigh", "TollgateStoreNearLimit",
+		"TollgateFleetDisconnected", "TollgateFleetLagging", "TollgateFleetBacklog"} {
 		if !seen[want] {
 			t.Errorf("missing alert %s", want)
 		}
@@ -1140,7 +1268,9 @@ func TestDashboard(t *testing.T) {
 	for _, want := range []string{"tollgate_decisions_total", "tollgate_decision_duration_seconds_bucket",
 		"tollgate_decision_cache_hits_total", "tollgate_decision_cache_misses_total", "tollgate_webhook_events_total",
 		"tollgate_stripe_seconds_since_last_applied", "tollgate_vendors", "tollgate_orders_used",
-		"tollgate_orders_capacity", "tollgate_vendors_near_order_limit"} {
+		"tollgate_orders_capacity", "tollgate_vendors_near_order_limit",
+		"tollgate_fleet_connected", "tollgate_fleet_lag_messages", "tollgate_fleet_lag_seconds",
+		"tollgate_fleet_apply_errors_total", "tollgate_fleet_cas_retries_total", "tollgate_fleet_cas_conflicts_total"} {
 		if !used[want] {
 			t.Errorf("%s: no panel shows %s", path, want)
 		}

@@ -502,6 +502,9 @@ func (m *mapper) finish() {
 			}
 		}
 	}
+	slices.SortStableFunc(m.res.Rows, func(a, b string) int {
+		return strings.Compare(tableRank(a[:strings.IndexByte(a, ' ')]), tableRank(b[:strings.IndexByte(b, ' ')]))
+	})
 	slices.SortStableFunc(m.res.Problems, func(a, b Problem) int {
 		if c := strings.Compare(tableRank(a.Table), tableRank(b.Table)); c != 0 {
 			return c

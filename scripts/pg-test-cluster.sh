@@ -86,10 +86,12 @@ run() {
 		echo "pg-test-cluster: no PostgreSQL binaries; the PostgreSQL tests will be skipped" >&2
 		exec "$@"
 	fi
-	local dir url rc=0
-	dir=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-pg.XXXXXX")
-	trap 'stop "$dir"' EXIT INT TERM
-	url=$(start "$dir")
+	local url rc=0
+	# Global, not local: the EXIT trap runs after this function has returned.
+	run_dir=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-pg.XXXXXX")
+	trap 'stop "$run_dir"' EXIT
+	trap 'exit 130' INT TERM
+	url=$(start "$run_dir")
 	echo "pg-test-cluster: PostgreSQL at $url" >&2
 	TOLLGATE_TEST_POSTGRES_URL=$url "$@" || rc=$?
 	return "$rc"

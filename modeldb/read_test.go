@@ -285,3 +285,23 @@ func TestReadRefusesBadURLs(t *testing.T) {
 		t.Errorf("empty file: %v", err)
 	}
 }
+
+// TestReadReportsProgress: the callback sees every row, against the total counted first.
+func TestReadReportsProgress(t *testing.T) {
+	db := modeltest.SQLite(t, filepath.Join(t.TempDir(), "app.db"))
+	seed(t, db)
+	var calls, last, total int
+	_, err := modeldb.Read(context.Background(), db.URL, modeldb.Options{Progress: func(done, n int) {
+		calls++
+		if done != last+1 {
+			t.Errorf("progress went from %d to %d", last, done)
+		}
+		last, total = done, n
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := 11; calls != rows || last != rows || total != rows {
+		t.Fatalf("progress: %d calls, last %d of %d; want %d rows", calls, last, total, rows)
+	}
+}

@@ -88,6 +88,14 @@ func TestImportDatabaseTwiceGivesTheSameStore(t *testing.T) {
 	smallModel(t, db, time.Now().UTC())
 	dataDir := filepath.Join(t.TempDir(), "data")
 	catalog := filepath.Join(t.TempDir(), "catalog.yaml")
+	// The database has its own tiers: without --catalog-out serve would not know them.
+	if _, _, err := run(t, "import", "--database-url", db.URL, "--data-dir", dataDir); err == nil ||
+		!strings.Contains(err.Error(), "--catalog-out is required") {
+		t.Fatalf("import without --catalog-out: %v", err)
+	}
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Fatalf("a refused import created the data directory: %v", err)
+	}
 	var runs []storeContents
 	for i := range 2 {
 		if out, stderr, err := run(t, "import", "--database-url", db.URL, "--data-dir", dataDir, "--catalog-out", catalog); err != nil {
@@ -222,6 +230,29 @@ func TestImportJSONLinesAsDatabasesDumpThem(t *testing.T) {
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+// TestImportFlagsRefuseMixing: FILE and --database-url exclude each other, and each refuses
+// the other mode's flags.
+func TestImportFlagsRefuseMixing(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "rows.jsonl", "")
+	db := "sqlite://" + filepath.Join(dir, "app.db")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"import", file, "--database-url", db}, "give either FILE or --database-url, not both"},
+		{[]string{"import"}, "give FILE (JSON lines) or --database-url URL"},
+		{[]string{"import", file, "--catalog-out", filepath.Join(dir, "c.yaml")}, "--catalog-out: only with --database-url"},
+		{[]string{"import", "--database-url", db, "--catalog", file}, "--catalog: not used with --database-url"},
+		{[]string{"import", "--database-url", db}, "database-url: cannot read SQLite file"},
+	}
+	for _, tt := range tests {
+		if _, _, err := run(t, tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want %q", tt.args, err, tt.want)
 		}
 	}
 }

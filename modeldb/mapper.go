@@ -447,14 +447,20 @@ func (m *mapper) finish() {
 	for _, id := range m.tierRows {
 		cat.Tiers = append(cat.Tiers, *m.tiers[id])
 	}
+	globalRows := false
+	for k := range m.tierKeys {
+		globalRows = globalRows || k[0] == ""
+	}
+	var added []string
 	for _, t := range builtin.Tiers {
-		if needBuiltin[t.Code] {
+		// Without any global row the model's tiers are TIER_LIMITS, all four of them.
+		if needBuiltin[t.Code] || !globalRows {
 			cat.Tiers = append(cat.Tiers, t)
-			m.note(TableSubscriptions, 0, "tier %s: no global subscription_tiers row, so the model's built-in TIER_LIMITS tier is added to the catalog (rows with tier_id NULL use it)", t.Code)
+			added = append(added, t.Code)
 		}
 	}
-	if len(cat.Tiers) == 0 {
-		cat.Tiers = builtin.Tiers
+	if len(added) > 0 {
+		m.note(TableTiers, 0, "no global row for %s: the model's built-in TIER_LIMITS tiers are added to the catalog (rows with tier_id NULL use them)", strings.Join(added, ", "))
 	}
 	m.res.Catalog = cat
 	for _, a := range m.addOnRows {

@@ -37,6 +37,9 @@ type Problem struct {
 }
 
 func (p Problem) String() string {
+	if p.RowID == 0 {
+		return p.Table + ": " + p.Message // about the table, not one row
+	}
 	return fmt.Sprintf("%s id=%d: %s", p.Table, p.RowID, p.Message)
 }
 

@@ -305,3 +305,21 @@ func TestReadReportsProgress(t *testing.T) {
 		t.Fatalf("progress: %d calls, last %d of %d; want %d rows", calls, last, total, rows)
 	}
 }
+
+// TestReadWithoutTierRowsIsTheBuiltInCatalog: a database that never filled subscription_tiers
+// decides with TIER_LIMITS, so the catalog is the built-in one, all four tiers.
+func TestReadWithoutTierRowsIsTheBuiltInCatalog(t *testing.T) {
+	db := modeltest.SQLite(t, filepath.Join(t.TempDir(), "app.db"))
+	db.Insert(t, "vendor_subscriptions", modeltest.Row{"id": 1, "vendor_id": 42, "tier": "business", "status": "active",
+		"period_start": t0, "period_end": t0.AddDate(0, 1, 0), "is_annual": 0, "orders_this_period": 3, "payment_retry_count": 0})
+	res, err := modeldb.Read(context.Background(), db.URL, modeldb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Catalog.Revision() != tollgate.DefaultCatalog().Revision() {
+		t.Fatalf("catalog %+v, want the built-in one", res.Catalog)
+	}
+	if want := "subscription_tiers: no global row for essential, professional, business, enterprise: the model's built-in TIER_LIMITS tiers are added to the catalog (rows with tier_id NULL use them)"; !slices.Contains(notes(res), want) {
+		t.Fatalf("notes %v lack %q", notes(res), want)
+	}
+}

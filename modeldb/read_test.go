@@ -323,3 +323,43 @@ func TestReadWithoutTierRowsIsTheBuiltInCatalog(t *testing.T) {
 		t.Fatalf("notes %v lack %q", notes(res), want)
 	}
 }
+
+// TestReadIsOneSnapshot: rows the application commits while the import reads (here: after the
+// first row) are not seen, in any table: every table comes from the same instant. SQLite runs
+// in WAL mode, where a writer can commit beside a reader.
+func TestReadIsOneSnapshot(t *testing.T) {
+	databases(t, func(t *testing.T, db *modeltest.DB) {
+		if !db.Postgres {
+			db.Exec(t, "PRAGMA journal_mode=WAL")
+		}
+		seed(t, db)
+		wrote := false
+		res, err := modeldb.Read(context.Background(), db.URL, modeldb.Options{Progress: func(done, _ int) {
+			if done == 1 {
+				db.Insert(t, "vendor_subscriptions", modeltest.Row{"id": 99, "vendor_id": 99, "tier": "essential",
+					"status": "active", "period_start": t0, "period_end": t0.AddDate(0, 1, 0), "is_annual": false,
+					"orders_this_period": 0, "payment_retry_count": 0})
+				db.Insert(t, "billing_history", modeltest.Row{"id": 99, "vendor_id": 42, "stripe_invoice_id": "in_99",
+					"invoice_date": t0, "subtotal_cents": 1, "tax_cents": 0, "total_cents": 1, "amount_paid_cents": 0,
+					"currency": "EUR", "status": "open"})
+				wrote = true
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !wrote {
+			t.Fatal("nothing was written during the read")
+		}
+		if n, m := len(res.Batch.Subscriptions), len(res.Batch.Invoices); n != 2 || m != 1 {
+			t.Fatalf("the read saw rows committed after it started: %d subscriptions, %d invoices", n, m)
+		}
+		again, err := modeldb.Read(context.Background(), db.URL, modeldb.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again.Batch.Subscriptions) != 3 || len(again.Batch.Invoices) != 2 {
+			t.Fatalf("a later read misses the new rows: %d, %d", len(again.Batch.Subscriptions), len(again.Batch.Invoices))
+		}
+	})
+}

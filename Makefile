@@ -23,8 +23,10 @@ tools:
 	@command -v stripe-mock >/dev/null 2>&1 || $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 
 ## test: vet, the race-enabled test suite, and the Rego tests through the opa CLI
+# The database import tests need a PostgreSQL: TOLLGATE_TEST_POSTGRES_URL when set, else a
+# throwaway cluster that scripts/pg-test-cluster.sh starts for the run (when initdb exists).
 test: tools lint
-	$(GO) test -race -count=1 -timeout 15m ./...
+	scripts/pg-test-cluster.sh run $(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) run github.com/open-policy-agent/opa test policy/rego
 	$(MAKE) test-clients
 	$(MAKE) fuzz-short

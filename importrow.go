@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// ImportRow is one row of an existing subscription table, with the seed model's column names,
-// as exported to JSON lines for `tollgate import`.
+// ImportRow is one row of the model's vendor_subscriptions table, with its column names, as
+// exported to JSON lines for `tollgate import` or read from the database by `import
+// --database-url`. Every column of the table is accepted.
 type ImportRow struct {
 	VendorID              VendorID `json:"vendor_id"`
 	Platform              string   `json:"platform"`
@@ -18,7 +20,7 @@ type ImportRow struct {
 	Status                string   `json:"status"`
 	PeriodStart           *string  `json:"period_start"`
 	PeriodEnd             *string  `json:"period_end"`
-	IsAnnual              bool     `json:"is_annual"`
+	IsAnnual              DBBool   `json:"is_annual"`
 	TrialEndsAt           *string  `json:"trial_ends_at"`
 	CardCollectedAt       *string  `json:"card_collected_at"`
 	OrdersThisPeriod      int64    `json:"orders_this_period"`
@@ -36,28 +38,60 @@ type ImportRow struct {
 	LastPaymentError      *string  `json:"last_payment_error"`
 	CancelledAt           *string  `json:"cancelled_at"`
 	CancellationReason    *string  `json:"cancellation_reason"`
-	// Bookkeeping columns of the old table, accepted and dropped.
-	ID        json.RawMessage `json:"id"`
-	CreatedAt *string         `json:"created_at"`
-	UpdatedAt *string         `json:"updated_at"`
+	CreatedAt             *string  `json:"created_at"`
+	UpdatedAt             *string  `json:"updated_at"`
+	// Columns the domain has no place for, accepted and dropped: the row id, the tier row id
+	// (the database import resolves it into Tier and Platform before this row is built) and
+	// Stripe's proration setting (tollgate does not change subscriptions in Stripe).
+	ID                json.RawMessage `json:"id"`
+	TierID            json.RawMessage `json:"tier_id"`
+	ProrationBehavior *string         `json:"proration_behavior"`
 }
 
-// importLayouts are the timestamp forms found in database exports, tried in order. Values
+// DBBool is a boolean as databases dump them: JSON true/false, or SQLite's 0/1.
+type DBBool bool
+
+// UnmarshalJSON accepts true, false, 0 and 1.
+func (b *DBBool) UnmarshalJSON(data []byte) error {
+	switch string(data) {
+	case "true", "1":
+		*b = true
+	case "false", "0":
+		*b = false
+	case "null":
+	default:
+		return &json.UnmarshalTypeError{Value: truncate(string(data), 16), Type: reflect.TypeFor[DBBool]()}
+	}
+	return nil
+}
+
+// importLayouts are the timestamp forms found in database exports, tried in order: RFC 3339,
+// and SQLite's and PostgreSQL's text forms (YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM]]). Values
 // without a zone are taken as UTC.
 var importLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02"}
+	"2006-01-02 15:04:05.999999999Z07", "2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999", "2006-01-02"}
+
+// ParseDBTime reads a timestamp in one of the forms databases dump (see importLayouts), in UTC;
+// the error names the field.
+func ParseDBTime(field, v string) (time.Time, error) {
+	for _, layout := range importLayouts {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, FieldErrorf(field, "not a timestamp: %q (want RFC 3339 or YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM])", truncate(v, 40))
+}
 
 func parseImportTime(field string, v *string) (*time.Time, error) {
 	if v == nil || *v == "" {
 		return nil, nil
 	}
-	for _, layout := range importLayouts {
-		if t, err := time.Parse(layout, *v); err == nil {
-			t = t.UTC()
-			return &t, nil
-		}
+	t, err := ParseDBTime(field, *v)
+	if err != nil {
+		return nil, err
 	}
-	return nil, FieldErrorf(field, "not a timestamp: %q (want RFC 3339 or YYYY-MM-DD HH:MM:SS)", truncate(*v, 40))
+	return &t, nil
 }
 
 func deref(s *string) string {
@@ -79,9 +113,15 @@ func DecodeImportRow(line []byte, c *Catalog) (ImportRecord, error) {
 	if dec.More() {
 		return ImportRecord{}, FieldErrorf("line", "has data after the JSON object")
 	}
+	return row.Record(c)
+}
+
+// Record turns the row into an import record validated against the catalog: an unknown tier,
+// a bad status or a negative count is refused, naming the column.
+func (row *ImportRow) Record(c *Catalog) (ImportRecord, error) {
 	sub := Subscription{
 		VendorID: string(row.VendorID), Platform: row.Platform, Tier: row.Tier,
-		Status: Status(row.Status), IsAnnual: row.IsAnnual,
+		Status: Status(row.Status), IsAnnual: bool(row.IsAnnual),
 		Overrides: Overrides{CustomOrdersLimit: row.CustomOrdersLimit,
 			CustomProductsLimit: row.CustomProductsLimit, CustomTeamLimit: row.CustomTeamLimit},
 		StripeCustomerID: deref(row.StripeCustomerID), StripeSubscriptionID: deref(row.StripeSubscriptionID),
@@ -102,6 +142,7 @@ func DecodeImportRow(line []byte, c *Catalog) (ImportRecord, error) {
 		{"scheduled_change_at", row.ScheduledChangeAt, &sub.ScheduledChangeAt},
 		{"cancelled_at", row.CancelledAt, &sub.CancelledAt},
 		{"created_at", row.CreatedAt, &sub.CreatedAt},
+		{"updated_at", row.UpdatedAt, &sub.UpdatedAt},
 	}
 	for _, f := range times {
 		t, err := parseImportTime(f.field, f.src)
@@ -158,6 +199,8 @@ func jsonTypeName(goType string) string {
 		return "a string"
 	case goType == "bool":
 		return "a boolean"
+	case goType == "tollgate.DBBool":
+		return "a boolean (true, false, 0 or 1)"
 	case strings.HasPrefix(goType, "[]"):
 		return "an array"
 	default:

@@ -15,6 +15,8 @@ func FuzzDecodeImportRow(f *testing.F) {
 		`{"vendor_id":"v2","tier":"business","status":"trial","period_start":"2024-01-01 00:00:00","period_end":"2024-02-01T00:00:00Z","orders_this_period":5}`,
 		`{"vendor_id":"v3","tier":"enterprise","status":"cancelled","custom_orders_limit":null,"is_annual":true}`,
 		`{"vendor_id":7,"tier":"essential"}`,
+		`{"id":3,"vendor_id":42,"tier_id":2,"tier":"business","status":"active","is_annual":1,"period_start":"2026-12-07 14:25:20.768411","period_end":"2026-12-31 00:00:00+01:00","proration_behavior":"create_prorations","updated_at":"2026-12-07 14:25:20.768411+00"}`,
+		`{"vendor_id":8,"tier":"essential","status":"trial","is_annual":2}`,
 		`{"vendor_id":"v","tier":"essential","status":"active"} {}`,
 		`{"vendor_id":"v\u202e","tier":"essential","status":"active"}`,
 		`{}`, `[]`, `null`, ``,

@@ -17,11 +17,15 @@ type Invoice struct {
 	AmountRemaining  int64         `json:"amount_remaining"`
 	Subtotal         int64         `json:"subtotal"`
 	Total            int64         `json:"total"`
+	Tax              int64         `json:"tax,omitempty"`
 	AttemptCount     int64         `json:"attempt_count"`
 	BillingReason    string        `json:"billing_reason,omitempty"`
 	LastPaymentError string        `json:"last_payment_error,omitempty"`
 	HostedInvoiceURL string        `json:"hosted_invoice_url,omitempty"`
 	InvoicePDF       string        `json:"invoice_pdf,omitempty"`
+	PaymentIntentID  string        `json:"stripe_payment_intent_id,omitempty"`
+	Description      string        `json:"description,omitempty"`
+	DueDate          *time.Time    `json:"due_date,omitempty"`
 	PeriodStart      *time.Time    `json:"period_start,omitempty"`
 	PeriodEnd        *time.Time    `json:"period_end,omitempty"`
 	Created          time.Time     `json:"created"`

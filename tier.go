@@ -96,7 +96,10 @@ type AddOn struct {
 	QuantityUnit  string `json:"quantity_unit,omitempty"`
 	QuantityValue *int64 `json:"quantity_value,omitempty"`
 	StripePriceID string `json:"stripe_price_id,omitempty"`
-	IsActive      bool   `json:"is_active"`
+	// StripeProductID and DisplayOrder come over from the model's addon_products.
+	StripeProductID string `json:"stripe_product_id,omitempty"`
+	DisplayOrder    int    `json:"display_order,omitempty"`
+	IsActive        bool   `json:"is_active"`
 }
 
 func (a *AddOn) validate(i int) error {

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -135,10 +136,18 @@ func (s *Store) ApplyVendor(ctx context.Context, vendorID string, fn func(tx *bo
 	return out, nil
 }
 
-// Import writes all records in one transaction: all or nothing. Each record's subscription is
-// put (as PutSubscription does) and its OrdersThisPeriod becomes the count of the vendor's
-// current period (tollgate.PeriodKey at Options.Now), with OrdersLimitReachedAt.
+// Import writes all records in one transaction: all or nothing. See ImportBatch.
 func (s *Store) Import(ctx context.Context, records []tollgate.ImportRecord) error {
+	return s.ImportBatch(ctx, tollgate.ImportBatch{Subscriptions: records})
+}
+
+// ImportBatch writes a migration in one transaction: all or nothing. Each record's
+// subscription is put (as PutSubscription does) and its OrdersThisPeriod becomes the count of
+// the vendor's current period (tollgate.PeriodKey at Options.Now), with OrdersLimitReachedAt:
+// the count is set, not added, so importing the same rows twice gives the same store.
+// Invoices and events are put by id, snapshots by date, replacing what was there.
+func (s *Store) ImportBatch(ctx context.Context, b tollgate.ImportBatch) error {
+	records := b.Subscriptions
 	now := s.now().UTC()
 	var out []*tollgate.VendorState
 	err := s.write(ctx, func(tx *bolt.Tx) error {
@@ -177,13 +186,46 @@ func (s *Store) Import(ctx context.Context, records []tollgate.ImportRecord) err
 			}
 			out = append(out, st)
 		}
-		return nil
+		return importHistory(tx, &b)
 	})
 	if err != nil {
 		return fmt.Errorf("import %d records: %w", len(records), err)
 	}
 	for _, st := range out {
 		s.mem.swap(st)
+	}
+	return nil
+}
+
+// importHistory writes the batch's invoices, events and snapshots inside tx.
+func importHistory(tx *bolt.Tx, b *tollgate.ImportBatch) error {
+	st := stripeTx{tx}
+	for i := range b.Invoices {
+		if err := st.PutInvoice(&b.Invoices[i]); err != nil {
+			return fmt.Errorf("invoices[%d]: %w", i, err)
+		}
+	}
+	for i := range b.Events {
+		if b.Events[i].ID == "" {
+			return tollgate.FieldErrorf(fmt.Sprintf("events[%d].id", i), "is required")
+		}
+		if err := st.PutEvent(&b.Events[i]); err != nil {
+			return fmt.Errorf("events[%d]: %w", i, err)
+		}
+	}
+	snaps := tx.Bucket([]byte(bucketSnapshots))
+	for i := range b.Snapshots {
+		sn := &b.Snapshots[i]
+		if _, err := tollgate.ParseDate(fmt.Sprintf("snapshots[%d].date", i), sn.Date); err != nil {
+			return err
+		}
+		v, err := json.Marshal(sn)
+		if err != nil {
+			return fmt.Errorf("encode snapshot %s: %w", sn.Date, err)
+		}
+		if err := snaps.Put([]byte(sn.Date), v); err != nil {
+			return fmt.Errorf("put snapshot %s: %w", sn.Date, err)
+		}
 	}
 	return nil
 }

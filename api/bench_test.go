@@ -74,7 +74,7 @@ func BenchmarkOPAServerCheck(b *testing.B) {
 	rego := filepath.Join(filepath.Dir(self), "..", "policy", "rego")
 	cmd := exec.Command(bin, "run", "--server", "--addr", addr, "--log-level", "error", rego, filepath.Join(dir, "data.json"))
 	must(b, cmd.Start())
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	for i := 0; ; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tollgate-pdp/tollgate"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Open opens the store at opts.Path, creating it (mode 0600) when the path does not exist, and
@@ -103,7 +104,7 @@ func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
 }
 
 func classifyOpenError(path string, err error) error {
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return &tollgate.Error{Code: tollgate.EUnavailable,
 			Message: fmt.Sprintf("store %s is locked by another process", path), Err: err}
 	}

@@ -123,7 +123,7 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 		}
 	}, tollgate.FreshnessObserver{Observer: a.metrics, Freshness: a.freshness}, log)
 	if err != nil {
-		a.closeLog()
+		_ = a.closeLog() // the start's own error is the one to report
 		a.store.Close()
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 		},
 	})
 	if err != nil {
-		a.closeLog()
+		_ = a.closeLog() // the start's own error is the one to report
 		a.store.Close()
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func (a *app) Run(ctx context.Context) error {
 			for _, open := range lns {
 				open.Close()
 			}
-			a.closeLog()
+			_ = a.closeLog() // the start's own error is the one to report
 			a.store.Close()
 			return fmt.Errorf("%s listener %s: %w", l.name, l.addr, err)
 		}

@@ -89,7 +89,6 @@ type row struct {
 	loadSeconds string
 	rss         int64
 	p50, p99    time.Duration
-	checkRPS    float64
 	writeRPS    float64
 	writeP50    time.Duration
 	hook        *ingestResult
@@ -170,10 +169,10 @@ func main() {
 	// the servers it started: ignored, SIGPIPE becomes a write error instead.
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	err := run(ctx, cfg, log)
+	stop()
+	if err != nil {
 		log.Error("scale failed", "error", err.Error())
-		stop()
 		os.Exit(1)
 	}
 }

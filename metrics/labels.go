@@ -84,7 +84,7 @@ func codeIndex(code string) int {
 
 const numCodes = 8 // seven known codes and "other"
 
-// knownWebhookTypes lists the Stripe event types tollgate handles (DESIGN.md §5). Any other
+// knownWebhookTypes lists the Stripe event types tollgate handles (sync/README.md). Any other
 // type is counted as "other": Stripe may add types at any time and the event type is chosen
 // by whoever sends the request, signed or not.
 func knownWebhookTypes() []string {

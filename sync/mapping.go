@@ -130,7 +130,7 @@ func unixPtr(sec *int64) *time.Time {
 }
 
 // MapSubscription maps a Stripe subscription onto the vendor's tollgate subscription, as
-// DESIGN §5 specifies. It is a pure function. Errors are EInvalid and name what is missing (no
+// sync/README.md specifies. It is a pure function. Errors are EInvalid and name what is missing (no
 // vendor, no tier).
 func MapSubscription(sub *Subscription, in MapInput) (*tollgate.Subscription, error) {
 	vendor := VendorOf(sub, in.LinkedVendor)

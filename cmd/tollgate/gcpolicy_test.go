@@ -101,3 +101,16 @@ func TestReleaseAfterBuild(t *testing.T) {
 		})
 	}
 }
+
+// --gc-headroom-mib, from before the memory limit, still parses (existing command lines start)
+// but is hidden and marked deprecated.
+func TestGCHeadroomFlagIsAcceptedAndDeprecated(t *testing.T) {
+	cmd := newServeCommand()
+	if err := cmd.ParseFlags([]string{"--gc-headroom-mib", "128"}); err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	f := cmd.Flags().Lookup("gc-headroom-mib")
+	if f == nil || !f.Changed || !f.Hidden || f.Deprecated == "" {
+		t.Fatalf("flag = %+v, want set, hidden and deprecated", f)
+	}
+}

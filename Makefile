@@ -8,9 +8,9 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 STRIPE_MOCK_VERSION := v0.203.0
 GOLANGCI_LINT_VERSION := v2.15.0
 IMAGE   ?= ghcr.io/tollgate-pdp/tollgate
-# The Go modules tied by go.work: the root (what client users import), bench/ and deploy/, which
-# keep their heavy dependencies (Prometheus, Kubernetes types) out of the root module's graph.
-MODULES := . bench deploy
+# The packages of the Go modules tied by go.work: the root (what client users import), bench/ and
+# deploy/, which keep their heavy dependencies (Prometheus, Kubernetes types) out of the root
+# module's graph. From the root, ./... covers the root module only.
 PKGS    := ./... ./bench/... ./deploy/...
 
 .PHONY: run build test tools lint lint-tools docs bench bench-compare bench-scale fmt image deploy-check chaos fuzz fuzz-short soak

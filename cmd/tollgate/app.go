@@ -96,6 +96,7 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	if err != nil {
 		return nil, err
 	}
+	setGCPercent(os.Getenv, log)
 	setMemoryLimit(ctx, log)
 	err = withGCPaused(func() (err error) {
 		a.store, err = cache.Open(ctx, cache.Options{Path: storePath(cfg.DataDir), Logger: log,

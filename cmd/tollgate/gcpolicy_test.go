@@ -114,3 +114,35 @@ func TestGCHeadroomFlagIsAcceptedAndDeprecated(t *testing.T) {
 		t.Fatalf("flag = %+v, want set, hidden and deprecated", f)
 	}
 }
+
+func TestSetGCPercent(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	for _, tc := range []struct {
+		name    string
+		gogc    string
+		runtime int // the percent the runtime has from GOGC at start
+		want    int
+	}{
+		{"no GOGC: the default", "", 100, defaultGCPercent},
+		{"the operator's GOGC is kept", "200", 200, 200},
+		{"GOGC=off is kept", "off", -1, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			debug.SetGCPercent(tc.runtime)
+			got := setGCPercent(func(k string) string {
+				if k == "GOGC" {
+					return tc.gogc
+				}
+				return ""
+			}, log)
+			if got != tc.want {
+				t.Fatalf("reported %d, want %d", got, tc.want)
+			}
+			if rt := debug.SetGCPercent(100); rt != tc.want {
+				t.Fatalf("runtime percent %d, want %d", rt, tc.want)
+			}
+		})
+	}
+}

@@ -21,7 +21,7 @@ import (
 //     of the live heap is the store's read model, which lives as long as the process, so Go's
 //     default pacing alone (GOGC=100) would let the heap grow to twice it; under a limit the
 //     collector runs before the heap crosses it instead. Without any limit (a bare machine, no
-//     GOMEMLIMIT) Go's default pacing applies: set GOMEMLIMIT there.
+//     GOMEMLIMIT) GOGC alone paces it: set GOMEMLIMIT there.
 //   - GOGC defaults to 50 instead of Go's 100 (an operator's GOGC is kept): with 100 the heap's
 //     goal at a large store (twice the live read model) lies above a limit sized at 1 KiB per
 //     vendor, so the process would sit at the limit with the collector and the scavenger
@@ -65,7 +65,7 @@ func setMemoryLimit(ctx context.Context, log *slog.Logger) int64 {
 		log.Warn("memory limit not set", "err", err)
 	}
 	if limit == math.MaxInt64 {
-		log.Info("gc policy: no memory limit, Go's default pacing (set GOMEMLIMIT to bound the heap)")
+		log.Info("gc policy: no memory limit, GOGC alone paces the collector (set GOMEMLIMIT to bound the heap)")
 	} else {
 		log.Info("gc policy: memory limit", "limit_bytes", limit)
 	}

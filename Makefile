@@ -6,9 +6,14 @@ export PATH := $(GOBIN):$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 STRIPE_MOCK_VERSION := v0.203.0
+GOLANGCI_LINT_VERSION := v2.15.0
 IMAGE   ?= ghcr.io/tollgate-pdp/tollgate
+# The packages of the Go modules tied by go.work: the root (what client users import), bench/ and
+# deploy/, which keep their heavy dependencies (Prometheus, Kubernetes types) out of the root
+# module's graph. From the root, ./... covers the root module only.
+PKGS    := ./... ./bench/... ./deploy/...
 
-.PHONY: run build test test-clients test-python test-opa-sdk tools lint bench bench-compare bench-scale fmt image deploy-check chaos fuzz fuzz-short soak
+.PHONY: run build test test-clients test-python test-opa-sdk tools lint lint-tools docs bench bench-compare bench-scale fmt image deploy-check chaos fuzz fuzz-short soak
 
 ## run: start the sidecar on its embedded defaults with the demo data set
 run:
@@ -22,11 +27,12 @@ build:
 tools:
 	@command -v stripe-mock >/dev/null 2>&1 || $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 
-## test: vet, the race-enabled test suite, and the Rego tests through the opa CLI
+## test: lint, the race-enabled test suite of every module, the Rego tests through the opa CLI,
+## the Python client and OPA's TypeScript SDK against a real sidecar, and the short fuzz runs
 # The database import tests need a PostgreSQL: TOLLGATE_TEST_POSTGRES_URL when set, else a
 # throwaway cluster that scripts/pg-test-cluster.sh starts for the run (when initdb exists).
 test: tools lint
-	scripts/pg-test-cluster.sh run $(GO) test -race -count=1 -timeout 15m ./...
+	scripts/pg-test-cluster.sh run $(GO) test -race -count=1 -timeout 15m $(PKGS)
 	$(GO) run github.com/open-policy-agent/opa test policy/rego
 	$(MAKE) test-clients
 	$(MAKE) fuzz-short
@@ -90,10 +96,21 @@ SOAK_DURATION ?= 10m
 soak:
 	TOLLGATE_SOAK=$(SOAK_DURATION) TOLLGATE_SOAK_OUT=$(CURDIR)/bench/results/soak.md $(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./cmd/tollgate
 
-## lint: gofmt and go vet
-lint:
+## lint-tools: golangci-lint at the pinned version (go install; building it takes minutes once)
+lint-tools:
+	@golangci-lint version 2>/dev/null | grep -q 'version $(GOLANGCI_LINT_VERSION:v%=%) ' || \
+		$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+## lint: gofmt, go vet, golangci-lint (.golangci.yml) on every module, and the generated docs up to date
+lint: lint-tools
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet $(PKGS)
+	golangci-lint run $(PKGS)
+	$(GO) run ./cmd/tollgate docs --check docs/configuration.md
+
+## docs: regenerate the flag tables of docs/configuration.md from the commands
+docs:
+	$(GO) run ./cmd/tollgate docs docs/configuration.md
 
 ## bench: in-process and loopback HTTP decision benchmarks (numbers go to BENCHMARKS.md)
 bench:

@@ -8,7 +8,8 @@ import (
 	"github.com/tollgate-pdp/tollgate"
 )
 
-// The built-in catalog must be exactly DESIGN.md §2; this pins it field by field in JSON.
+// The built-in catalog must be exactly the four tiers of README.md (Decisions) and
+// docs/configuration.md (Catalog file); this pins it field by field in JSON.
 func TestDefaultCatalogExact(t *testing.T) {
 	c := tollgate.DefaultCatalog()
 	if err := c.Validate(); err != nil {

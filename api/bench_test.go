@@ -40,7 +40,7 @@ func BenchmarkHTTPCheck(b *testing.B) {
 
 // BenchmarkOPAServerCheck asks `opa run --server` the same questions with the same policy and
 // data (the inputs our policy engine builds for checkBodies), for the >= 3x comparison of
-// DESIGN §7. It runs $OPA_BIN, else opa on PATH, else the version go.mod pins, built from the
+// BENCHMARKS.md. It runs $OPA_BIN, else opa on PATH, else the version go.mod pins, built from the
 // module cache into the benchmark's temporary directory (see opaBinary).
 func BenchmarkOPAServerCheck(b *testing.B) {
 	bin := opaBinary(b)
@@ -74,7 +74,7 @@ func BenchmarkOPAServerCheck(b *testing.B) {
 	rego := filepath.Join(filepath.Dir(self), "..", "policy", "rego")
 	cmd := exec.Command(bin, "run", "--server", "--addr", addr, "--log-level", "error", rego, filepath.Join(dir, "data.json"))
 	must(b, cmd.Start())
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	for i := 0; ; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()

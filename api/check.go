@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -121,7 +122,7 @@ func (s *Server) handleCheckBatch(c *fiber.Ctx) error {
 
 // prefixValidation places a validation error of a batch entry under its index.
 func prefixValidation(err error, root string) error {
-	if te, ok := err.(*tollgate.Error); ok {
+	if te := (*tollgate.Error)(nil); errors.As(err, &te) {
 		return prefixError(te, root)
 	}
 	return err

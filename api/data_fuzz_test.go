@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
@@ -33,7 +34,7 @@ func FuzzDataAPI(f *testing.F) {
 			// (the hostile-input table covers that); app.Test reports it as an error instead.
 			return
 		}
-		req := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 		req.URL.Path, req.URL.RawPath = "", ""
 		req.RequestURI = u
 		if parsed, err := url.ParseRequestURI(u); err == nil {
@@ -49,7 +50,7 @@ func FuzzDataAPI(f *testing.F) {
 		defer resp.Body.Close()
 		out, _ := io.ReadAll(resp.Body)
 		switch resp.StatusCode {
-		case 200, 400, 404, 413:
+		case http.StatusOK, http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge:
 		default:
 			t.Fatalf("%q %q: %d %s", path, body, resp.StatusCode, out)
 		}

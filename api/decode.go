@@ -57,7 +57,7 @@ func decodeJSON(body []byte, v any, o decodeOptions) error {
 	}
 	if err := dec.Decode(v); err != nil {
 		err = decodeError(err, o.root)
-		if te, ok := err.(*tollgate.Error); ok && te.Field == o.root {
+		if te := (*tollgate.Error)(nil); errors.As(err, &te) && te.Field == o.root {
 			// A field type's own UnmarshalJSON (time.Time) failed without saying which field;
 			// find it by decoding the top-level fields one by one.
 			if f, msg := findFailingField(body, v); f != "" {
@@ -243,9 +243,9 @@ func describeType(t reflect.Type) string {
 	return "a " + t.String()
 }
 
-// checkDepth refuses JSON nested deeper than max. It is a linear scan that skips strings, run
+// checkDepth refuses JSON nested deeper than limit. It is a linear scan that skips strings, run
 // before decoding so that hostile input cannot make the decoder (or the policy) recurse deeply.
-func checkDepth(b []byte, max int) error {
+func checkDepth(b []byte, limit int) error {
 	depth := 0
 	inString, escaped := false, false
 	for _, c := range b {
@@ -265,8 +265,8 @@ func checkDepth(b []byte, max int) error {
 			inString = true
 		case '{', '[':
 			depth++
-			if depth > max {
-				return fmt.Errorf("nested deeper than %d levels", max)
+			if depth > limit {
+				return fmt.Errorf("nested deeper than %d levels", limit)
 			}
 		case '}', ']':
 			depth--

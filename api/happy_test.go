@@ -297,8 +297,7 @@ func (failingPolicy) Decide(context.Context, *tollgate.Facts) (tollgate.Decision
 }
 
 func TestEvaluationErrorFailsClosed(t *testing.T) {
-	var e *env
-	e = newEnv(t, func(c *api.Config) {
+	e := newEnv(t, func(c *api.Config) {
 		fp := failingPolicy{c.Policy}
 		c.Policy = fp
 		c.Checker = tollgate.NewChecker(c.Store, fp, nil)

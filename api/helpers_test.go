@@ -119,7 +119,9 @@ func serve(t testing.TB, app *fiber.App) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		app.ShutdownWithContext(ctx)
+		if err := app.ShutdownWithContext(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
 	})
 	return "http://" + ln.Addr().String()
 }
@@ -210,7 +212,9 @@ func (e *env) announce(base, method, path string, n int, header ...string) respo
 		return response{Status: -1, Body: []byte(err.Error())}
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return response{Status: -1, Body: []byte(err.Error())}
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", method, path, n)
 	for i := 0; i+1 < len(header); i += 2 {

@@ -60,7 +60,7 @@ func generate(n int, now time.Time, seed uint64) genState {
 }
 
 // expected computes every capacity figure by hand from the generated facts, with the
-// semantics of DESIGN.md §2 spelled out here (not asked of the policy).
+// semantics of the decision rules (README.md, Decisions) spelled out here (not asked of the policy).
 func (g genState) expected(now time.Time) tollgate.VendorAggregates {
 	cat := tollgate.DefaultCatalog()
 	want := tollgate.VendorAggregates{Vendors: map[tollgate.TierStatus]int64{}, NearOrderLimit: map[string]tollgate.NearLimit{}}

@@ -9,12 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/tollgate-pdp/tollgate"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Open opens the store at opts.Path, creating it (mode 0600) when the path does not exist, and
@@ -105,7 +104,7 @@ func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
 }
 
 func classifyOpenError(path string, err error) error {
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return &tollgate.Error{Code: tollgate.EUnavailable,
 			Message: fmt.Sprintf("store %s is locked by another process", path), Err: err}
 	}
@@ -223,43 +222,13 @@ func initialise(db *bolt.DB, path string) error {
 	return nil
 }
 
-// bigLoad is the vendor count from which Open returns freed memory to the OS after the load.
-const bigLoad = 10_000
-
-// gcPause pauses the collector while stores load: a load allocates almost only what stays live,
-// so collections during it would mark a growing heap again and again for little garbage (a
-// quarter of the load's CPU at 200,000 vendors). Loads may overlap (several stores in one
-// process), so the first to start pauses and the last to finish restores the setting.
-var gcPause struct {
-	mu      sync.Mutex
-	loads   int
-	percent int
-}
-
-func pauseGC() {
-	gcPause.mu.Lock()
-	if gcPause.loads == 0 {
-		gcPause.percent = debug.SetGCPercent(-1)
-	}
-	gcPause.loads++
-	gcPause.mu.Unlock()
-}
-
-func resumeGC() {
-	gcPause.mu.Lock()
-	if gcPause.loads--; gcPause.loads == 0 {
-		debug.SetGCPercent(gcPause.percent)
-	}
-	gcPause.mu.Unlock()
-}
-
 // startBuild builds the aggregates from the loaded vendors in the background, so the store is
 // ready (the decision path needs only the read model) without waiting for it: the build asks
 // the policy for the limits of every distinct set of limit facts (some 20,000 evaluations at a
 // million vendors, most for vendors with custom overrides), seconds of CPU. Aggregates waits
 // for the build; writes meanwhile update the aggregates through the swap hook, and the build
-// never replaces a newer vendor's contribution with an older one (see applyLocked). Afterwards
-// the pages the load's garbage and the build's policy evaluations used go back to the OS.
+// never replaces a newer vendor's contribution with an older one (see applyLocked). AggregatesBuilt
+// tells when it is done (the process may then return the load's garbage to the OS).
 func (s *Store) startBuild() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.buildStop, s.buildDone = cancel, make(chan struct{})
@@ -276,9 +245,6 @@ func (s *Store) startBuild() {
 		}
 		s.log.Info("capacity aggregates built", "path", s.path, "vendors", s.VendorCount(),
 			"seconds", time.Since(t0).Seconds())
-		if s.VendorCount() >= bigLoad {
-			debug.FreeOSMemory()
-		}
 	}()
 }
 
@@ -294,10 +260,9 @@ func (s *Store) stopBuild() {
 // pass walks both cursors side by side. Nothing else can see the read model yet, so the
 // snapshots are gathered first and each shard's map is then built at its final size, without
 // the per-vendor locking and revision checks of swap (and without the aggregates' hook: they
-// are built once afterwards). The collector is paused meanwhile (see gcPause).
+// are built once afterwards). The load allocates almost only what stays live: a caller that owns
+// the process (cmd/tollgate) may pause the collector around Open.
 func (s *Store) load(ctx context.Context) error {
-	pauseGC()
-	defer resumeGC()
 	in := newInterner()
 	var states []*tollgate.VendorState
 	var hashes []uint64

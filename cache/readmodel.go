@@ -21,7 +21,7 @@ const shardCount = 256
 const perShard = 800
 
 // shardsFor is the number of shards (or aggregates maps) for n entries.
-func shardsFor(n, min int) int { return max(min, (n+perShard-1)/perShard) }
+func shardsFor(n, least int) int { return max(least, (n+perShard-1)/perShard) }
 
 // readModel is the in-memory copy of every vendor. Values are immutable snapshots: a writer
 // builds a new *VendorState and swaps it in after its transaction is durable.

@@ -19,3 +19,7 @@ func (s *Store) Ready() (bool, string) {
 	}
 	return true, "open " + s.path
 }
+
+// AggregatesBuilt is closed once the first build of the capacity aggregates has ended (built,
+// failed or abandoned by Close).
+func (s *Store) AggregatesBuilt() <-chan struct{} { return s.agg.built }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate-pdp/tollgate"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Options configure Open.
@@ -130,7 +131,7 @@ func (s *Store) write(ctx context.Context, fn func(*bolt.Tx) error) error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
-		return &tollgate.Error{Code: tollgate.EUnavailable, Message: "the store is closed", Err: bolt.ErrDatabaseNotOpen}
+		return &tollgate.Error{Code: tollgate.EUnavailable, Message: "the store is closed", Err: berrors.ErrDatabaseNotOpen}
 	}
 	var fnErr error
 	op := &writeOp{done: make(chan error, 1), fn: func(tx *bolt.Tx) error {

@@ -85,7 +85,6 @@ func BenchmarkLoad100k(b *testing.B) {
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
-	recs = nil
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		runtime.GC()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate-pdp/tollgate"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Stripe storage (owned by the sync package, see sync/README.md):
@@ -234,7 +235,7 @@ func (s *Store) ViewStripe(ctx context.Context, fn func(tx tollgate.StripeTx) er
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
-		return &tollgate.Error{Code: tollgate.EUnavailable, Message: "the store is closed", Err: bolt.ErrDatabaseNotOpen}
+		return &tollgate.Error{Code: tollgate.EUnavailable, Message: "the store is closed", Err: berrors.ErrDatabaseNotOpen}
 	}
 	return s.db.View(func(tx *bolt.Tx) error { return fn(stripeTx{tx}) })
 }

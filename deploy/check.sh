@@ -38,7 +38,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 step "static binary (the Dockerfile's build, without Docker)"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o "$work/tollgate" ./cmd/tollgate
+GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o "$work/tollgate" ./cmd/tollgate
 "$work/tollgate" version
 if command -v file >/dev/null 2>&1; then
 	# Not `tee /dev/stderr`: reopening stderr truncates it when it is a file (a CI log).

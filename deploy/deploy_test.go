@@ -363,7 +363,6 @@ func checkPod(t *testing.T, b bundle, where string, tpl *corev1.PodTemplateSpec,
 			t.Errorf("%s: data volume mounted read-only", where)
 		}
 	}
-	var configMaps []string
 	for _, flag := range []string{"policy-dir", "catalog"} {
 		p, ok := flagValue(tg, flag)
 		if !ok {
@@ -383,7 +382,6 @@ func checkPod(t *testing.T, b bundle, where string, tpl *corev1.PodTemplateSpec,
 		if flag == "policy-dir" && strings.TrimSuffix(m.MountPath, "/") != strings.TrimSuffix(p, "/") {
 			t.Errorf("%s: --policy-dir %s must be the ConfigMap mount point itself (%s) to see its ..data swaps", where, p, m.MountPath)
 		}
-		configMaps = append(configMaps, v.ConfigMap.Name)
 		if want.configMap {
 			o := b.find("v1/ConfigMap", v.ConfigMap.Name)
 			if o == nil {

@@ -371,7 +371,7 @@ func TestConcurrent(t *testing.T) {
 }
 
 // TestScrapeLint lints the text the handler serves, as `promtool check metrics` does
-// (DESIGN.md §6: it must report nothing).
+// (the metrics contract, metrics/README.md: it must report nothing).
 func TestScrapeLint(t *testing.T) {
 	m := New(fullOptions())
 	exercise(m)

@@ -40,7 +40,7 @@ func peakResidentBytes() int64 {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
-	return int64(ru.Maxrss) * 1024
+	return ru.Maxrss * 1024
 }
 
 // residentBytes reads VmRSS from /proc/self/status (0 where there is no procfs).

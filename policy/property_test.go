@@ -13,7 +13,7 @@ import (
 	"github.com/tollgate-pdp/tollgate"
 )
 
-// model is an independent statement of DESIGN.md §2's rules in plain Go: the test oracle the
+// model is an independent statement of the decision rules (README.md, Decisions) in plain Go: the test oracle the
 // Rego policy is compared against. (Only a test may restate a rule in Go.)
 func model(cat *tollgate.Catalog, f *tollgate.Facts) tollgate.Decision {
 	r := f.Request

@@ -14,7 +14,7 @@ func TestRegoTests(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load rego: %v", err)
 	}
-	ch, err := tester.NewRunner().SetStore(store).CapturePrintOutput(true).Run(ctx, modules)
+	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).CapturePrintOutput(true).RunTests(ctx, nil)
 	if err != nil {
 		t.Fatalf("run rego tests: %v", err)
 	}

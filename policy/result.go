@@ -9,7 +9,7 @@ import (
 	"github.com/tollgate-pdp/tollgate/policy/internal/planeval"
 )
 
-// Keys of the decision object (DESIGN.md §3), read straight from the AST result.
+// Keys of the decision object (api/openapi.yaml, Decision), read straight from the AST result.
 var (
 	kAllow     = ast.StringTerm("allow")
 	kReason    = ast.StringTerm("reason")

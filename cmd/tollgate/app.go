@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -37,7 +38,6 @@ type app struct {
 	freshness   *tollgate.Freshness
 	decisionLog *decisionlog.Log
 	closeLog    func() error
-	gc          *gcHeadroom
 	snapshotAt  time.Duration
 	// refresh asks for a re-evaluation of every vendor's effective limits (policy or catalog
 	// changed); one pending request is enough.
@@ -61,7 +61,7 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	if err != nil {
 		return nil, fmt.Errorf("--when-stale: %w", err)
 	}
-	a := &app{cfg: cfg, log: log, refresh: make(chan struct{}, 1), gc: newGCHeadroom(cfg.GCHeadroomMiB, os.Getenv, log)}
+	a := &app{cfg: cfg, log: log, refresh: make(chan struct{}, 1)}
 	if a.snapshotAt, err = parseSnapshotTime(cfg.SnapshotTime); err != nil {
 		return nil, err
 	}
@@ -96,8 +96,13 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	if err != nil {
 		return nil, err
 	}
-	a.store, err = cache.Open(ctx, cache.Options{Path: storePath(cfg.DataDir), Logger: log,
-		Limits: a.policy, FlushInterval: cfg.UsageFlush})
+	setGCPercent(os.Getenv, log)
+	setMemoryLimit(ctx, log)
+	err = withGCPaused(func() (err error) {
+		a.store, err = cache.Open(ctx, cache.Options{Path: storePath(cfg.DataDir), Logger: log,
+			Limits: a.policy, FlushInterval: cfg.UsageFlush})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +124,7 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 		}
 	}, tollgate.FreshnessObserver{Observer: a.metrics, Freshness: a.freshness}, log)
 	if err != nil {
-		a.closeLog()
+		_ = a.closeLog() // the start's own error is the one to report
 		a.store.Close()
 		return nil, err
 	}
@@ -139,7 +144,7 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 		},
 	})
 	if err != nil {
-		a.closeLog()
+		_ = a.closeLog() // the start's own error is the one to report
 		a.store.Close()
 		return nil, err
 	}
@@ -164,7 +169,7 @@ func (a *app) Run(ctx context.Context) error {
 			for _, open := range lns {
 				open.Close()
 			}
-			a.closeLog()
+			_ = a.closeLog() // the start's own error is the one to report
 			a.store.Close()
 			return fmt.Errorf("%s listener %s: %w", l.name, l.addr, err)
 		}
@@ -187,7 +192,10 @@ func (a *app) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return a.metrics.RunSampler(gctx, 5*time.Second) })
-	g.Go(func() error { return a.gc.Run(gctx) })
+	g.Go(func() error {
+		releaseAfterBuild(gctx, a.store.AggregatesBuilt(), a.store.VendorCount, debug.FreeOSMemory)
+		return nil
+	})
 	g.Go(func() error { return runSnapshots(gctx, a.snapshotAt, a.takeSnapshot) })
 	g.Go(func() error {
 		// Hourly as well: access can end by time alone (a cancelled subscription reaching its

@@ -152,7 +152,7 @@ func TestDiskFullWritesAnswer503(t *testing.T) {
 	if !recovered {
 		t.Fatalf("writes never recovered after the limit was lifted\n%s", c.logs)
 	}
-	if resp, err := client.Get("http://" + c.ops + "/health/ready"); err != nil || resp.StatusCode != 200 {
+	if resp, err := client.Get("http://" + c.ops + "/health/ready"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("not ready after recovery: %v %v", resp, err)
 	} else {
 		resp.Body.Close()

@@ -314,7 +314,7 @@ func TestHostileInput(t *testing.T) {
 
 	// Healthy, answering, and the store untouched.
 	resp, err := client.Get("http://" + c.ops + "/health/ready")
-	if err != nil || resp.StatusCode != 200 {
+	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("not ready after the hostile table: %v %v\n%s", resp, err, c.logs)
 	}
 	resp.Body.Close()

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,7 +41,7 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func exitCode(err error) int {
-	if e, ok := err.(*exitError); ok {
+	if e := (*exitError)(nil); errors.As(err, &e) {
 		return e.code
 	}
 	return 2
@@ -57,7 +58,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newServeCommand(), newCheckCommand(), newImportCommand(), newSnapshotCommand(),
 		newBackfillCommand(), newReplayCommand(), newVersionCommand(),
-		newBackupCommand(), newCheckStoreCommand())
+		newBackupCommand(), newCheckStoreCommand(), newDocsCommand())
 	return root
 }
 

@@ -28,7 +28,7 @@ func openDecisionLog(cfg serveConfig, stdout io.Writer) (*decisionlog.Log, func(
 	}
 	l, err := decisionlog.New(decisionlog.Options{Writer: w, Masks: cfg.DecisionLogMask, SampleRate: cfg.DecisionLogSample})
 	if err != nil {
-		closeFile()
+		_ = closeFile() // the options error is the one to report
 		return nil, nil, fmt.Errorf("--decision-log: %w", err)
 	}
 	return l, func() error {

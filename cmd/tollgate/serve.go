@@ -36,7 +36,6 @@ type serveConfig struct {
 	DecisionLogMask   []string
 	DecisionLogSample float64
 	UsageFlush        time.Duration
-	GCHeadroomMiB     int
 }
 
 func newServeCommand() *cobra.Command {
@@ -84,7 +83,9 @@ func newServeCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.DecisionLogMask, "decision-log-mask", nil, "JSON pointers into a decision log entry whose values are replaced by \"***\" (e.g. /request/feature); repeatable or comma separated")
 	f.Float64Var(&cfg.DecisionLogSample, "decision-log-sample", 1, "share (0..1) of allowed decisions logged; denials are always logged")
 	f.DurationVar(&cfg.UsageFlush, "usage-flush-interval", time.Second, "how often usage facts learnt from checks (count fields, features used) are written")
-	f.IntVar(&cfg.GCHeadroomMiB, "gc-headroom-mib", 128, "garbage the Go heap may hold above its live heap, in MiB: a large store is collected before its heap doubles (0: Go's default; ignored when GOGC or GOMEMLIMIT is set)")
+	// Replaced by the memory limit (gcpolicy.go); still accepted so existing command lines start.
+	f.Int("gc-headroom-mib", 0, "ignored")
+	_ = f.MarkDeprecated("gc-headroom-mib", "ignored: the collector is paced by the memory limit (GOMEMLIMIT, or 90% of the cgroup's limit); see docs/configuration.md")
 	cfg.Stripe.addFlags(f, true)
 	withEnvHelp(cmd)
 	return cmd

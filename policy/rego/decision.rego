@@ -1,4 +1,4 @@
-# The tollgate entitlement decision: every business rule of DESIGN.md §2 lives in this package.
+# The tollgate entitlement decision: every business rule (README.md, Decisions) lives in this package.
 # Go builds `input` from facts only (see policy/README.md) and puts the tier catalog in
 # data.catalog; data.tollgate.decision is the answer the decision API returns.
 #

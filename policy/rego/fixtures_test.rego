@@ -1,4 +1,4 @@
-# Test fixtures: the default catalog (DESIGN.md §2) plus two "oms" platform tiers, indexed the
+# Test fixtures: the default catalog (catalog.go) plus two "oms" platform tiers, indexed the
 # way policy/data.go indexes it, and helpers that build input documents.
 package tollgate_test
 

@@ -104,10 +104,10 @@ func main() {
 	// the servers it started: ignored, SIGPIPE becomes a write error instead.
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	err := run(ctx, cfg, log)
+	stop()
+	if err != nil {
 		log.Error("compare failed", "error", err.Error())
-		stop()
 		os.Exit(1)
 	}
 }
@@ -449,7 +449,7 @@ func verify(servers []*server, reqs []gen.Request, n int, log *slog.Logger) (map
 					Result *decision `json:"result"`
 				}
 				if err := json.Unmarshal(body, &env); err != nil || env.Result == nil {
-					return nil, fmt.Errorf("verify request %d: opa answered %.300s (%v)", i, body, err)
+					return nil, fmt.Errorf("verify request %d: opa answered %.300s (%v)", i, body, err) //nolint:errorlint // err may be nil here
 				}
 				got = *env.Result
 				want = got

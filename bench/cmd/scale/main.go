@@ -63,6 +63,22 @@ type config struct {
 	secret      string
 	out         string
 	tollgateBin string
+	// The container each server runs as if in: a memory limit of limitBase + limitPerVendor per
+	// vendor, of which GOMEMLIMIT is the share tollgate derives from a cgroup limit (automemlimit,
+	// 90%). The machine gives the harness no cgroup of its own, so it sets GOMEMLIMIT directly.
+	limitBase, limitPerVendor int64
+}
+
+// memLimitShare is the share of the container's limit tollgate takes as GOMEMLIMIT
+// (automemlimit's default, cmd/tollgate/gcpolicy.go).
+const memLimitShare = 0.9
+
+// goMemLimit is the GOMEMLIMIT a server of n vendors gets; 0 when the harness sets none.
+func (c config) goMemLimit(n int) int64 {
+	if c.limitPerVendor <= 0 {
+		return 0
+	}
+	return int64(memLimitShare * float64(c.limitBase<<20+c.limitPerVendor*int64(n)))
 }
 
 type row struct {
@@ -73,7 +89,6 @@ type row struct {
 	loadSeconds string
 	rss         int64
 	p50, p99    time.Duration
-	checkRPS    float64
 	writeRPS    float64
 	writeP50    time.Duration
 	hook        *ingestResult
@@ -137,6 +152,8 @@ func main() {
 	flag.StringVar(&cfg.fixtures, "stripe-fixtures", "sync/testdata/stripe/fixtures3-api-latest.json", "Stripe's fixture file (relative to -repo) the events are built from")
 	flag.IntVar(&cfg.startups, "startups", 3, "cold starts per size (the median is reported)")
 	flag.StringVar(&cfg.out, "out", "bench/results/scale.md", "markdown output file")
+	flag.Int64Var(&cfg.limitPerVendor, "container-bytes-per-vendor", 1024, "each server runs as in a container with this memory limit per vendor (plus -container-base-mib): GOMEMLIMIT is 90% of it, as tollgate sets it from a cgroup limit; 0: no limit, Go's default pacing")
+	flag.Int64Var(&cfg.limitBase, "container-base-mib", 64, "the container's memory limit before the per-vendor share, in MiB")
 	flag.StringVar(&cfg.tollgateBin, "tollgate", "", "tollgate binary (default: go build ./cmd/tollgate)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -152,10 +169,10 @@ func main() {
 	// the servers it started: ignored, SIGPIPE becomes a write error instead.
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	err := run(ctx, cfg, log)
+	stop()
+	if err != nil {
 		log.Error("scale failed", "error", err.Error())
-		stop()
 		os.Exit(1)
 	}
 }
@@ -288,7 +305,7 @@ func prepare(ctx context.Context, cfg config, bin, work string, n int, catalog *
 		return nil, err
 	}
 	for i := 0; i < cfg.startups; i++ {
-		if err := startServe(ctx, bin, work, cfg.secret, r, log); err != nil {
+		if err := startServe(ctx, bin, work, cfg.secret, cfg.goMemLimit(n), r, log); err != nil {
 			return r, err
 		}
 		if i < cfg.startups-1 {
@@ -299,7 +316,8 @@ func prepare(ctx context.Context, cfg config, bin, work string, n int, catalog *
 }
 
 // startServe starts tollgate serve on r's store and times it to ready.
-func startServe(ctx context.Context, bin, work, secret string, r *row, log *slog.Logger) error {
+// memLimit, when not 0, is its GOMEMLIMIT.
+func startServe(ctx context.Context, bin, work, secret string, memLimit int64, r *row, log *slog.Logger) error {
 	r.addrs = make([]string, 3)
 	for i := range r.addrs {
 		var err error
@@ -310,10 +328,14 @@ func startServe(ctx context.Context, bin, work, secret string, r *row, log *slog
 	// The page cache holds the store file (it was just written), as after a container restart
 	// on the same node; dropping it needs privileges the harness does not ask for.
 	name := fmt.Sprintf("tollgate-%d-%d", r.vendors, len(r.coldStart))
+	var env []string
+	if memLimit > 0 {
+		env = []string{fmt.Sprintf("GOMEMLIMIT=%d", memLimit)}
+	}
 	p, err := proc.Start(name, filepath.Join(work, "logs"), bin, []string{"serve", "--listen", r.addrs[0],
 		"--webhook-listen", r.addrs[1], "--ops-listen", r.addrs[2], "--data-dir", r.dataDir,
 		"--decision-cache-ttl", "0", "--stripe-webhook-secret", secret, "--log-level", "info",
-		"--decision-log", r.decisionLog()}, nil, log)
+		"--decision-log", r.decisionLog()}, env, log)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,12 @@ func table(cfg config, base *row, rows []*row, loadBefore, loadAfter string) str
 	fmt.Fprintf(&b, "## tollgate at scale\n\nMachine: %s (host %s). Source: %s. Load average (1/5/15 min) at start: %s; at end: %s (the machine is shared; a load above the CPU count means the figures include waiting for a CPU).\n\n", report.Machine(), host, report.Tree(cfg.repo), loadBefore, loadAfter)
 	fmt.Fprintf(&b, "Each population is generated through cache.Open + Store.Import in chunks of %d records (one transaction each), then served by `tollgate serve --decision-cache-ttl 0` (every check evaluated, so the latency does not depend on cache hits, which differ with the vendor count). Cold start: process start to the first 200 of /health/ready, median of %d starts (page cache warm: the file was just written). All sizes then run side by side (idle while another is driven). Latency: POST /v1/check at concurrency 1 over loopback, keep-alive, the compare mix over each population; %d rounds, each running every size in turn (%d warmup + %d measured checks), p50/p99 over all measured checks; every server also writes a decision log (`--decision-log`), whose per-decision latency (store lookup to answer, measured by the server, no network) gives the decision p50. RSS: VmRSS after those checks; per vendor = (RSS − RSS of an empty store run the same way, %s) / vendors. Durable writes: POST /v1/usage with a fresh idempotency key each, %d requests at concurrency %d (each acknowledged after an fsync'd group commit). Webhook ingest: every server runs with a random `--stripe-webhook-secret`; %d signed `customer.subscription.updated` events (distinct event ids, Stripe's basil-era fixture event and subscription objects, signed with the real scheme at send time) are POSTed to /webhooks/stripe on the webhook listener at concurrency %d over loopback keep-alive, after the usage writes. Each event names an existing generated vendor in `metadata.vendor_id` (a stride through the whole population) and carries that vendor's own Stripe subscription and customer ids, tier (price lookup_key), billing period and status, so it is verified, applied to the vendor's state and recorded in the event log in one fsync'd transaction before the 2xx; only 2xx answers count, any other answer fails the run, and every event must come back `processed`. Rate = events / wall time.\n\n",
 		cfg.chunk, cfg.startups, cfg.rounds, cfg.warm, cfg.checks, report.Bytes(base.rss), cfg.writes, cfg.writeConc, cfg.hooks, cfg.hookConc)
+	if cfg.limitPerVendor > 0 {
+		fmt.Fprintf(&b, "Memory limit: each server runs as in a container whose limit is %d MiB + %d B per vendor (the target's 1 KiB per vendor at the default), with GOMEMLIMIT at %.0f%% of it, as tollgate derives it from a cgroup limit (the harness has no cgroup of its own, so it sets GOMEMLIMIT); %d vendors: GOMEMLIMIT %s.\n\n",
+			cfg.limitBase, cfg.limitPerVendor, memLimitShare*100, rows[len(rows)-1].vendors, report.Bytes(cfg.goMemLimit(rows[len(rows)-1].vendors)))
+	} else {
+		b.WriteString("Memory limit: none (GOMEMLIMIT unset, Go's default pacing).\n\n")
+	}
 	fmt.Fprintf(&b, "| vendors | generate (Import) | bbolt file | cold start to ready (store load) | RSS | RSS / vendor | check p50 | check p99 | p50 vs %d | decision p50 (server) | durable usage writes/s (p50) | webhook ingest events/s (p50) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", rows[0].vendors)
 	ref := rows[0].p50
 	for _, r := range rows {
@@ -69,8 +75,8 @@ func table(cfg config, base *row, rows []*row, loadBefore, loadAfter string) str
 		}
 		fmt.Fprintf(&b, " %d: %s;", r.vendors, strings.Join(ms, ", "))
 	}
-	fmt.Fprintf(&b, "\n\nCommand: `go run ./bench/cmd/scale` (flags: -sizes %s -chunk %d -rounds %d -warmup %d -checks %d -writes %d -write-concurrency %d -webhooks %d -webhook-concurrency %d -startups %d).\n",
-		joinSizes(rows), cfg.chunk, cfg.rounds, cfg.warm, cfg.checks, cfg.writes, cfg.writeConc, cfg.hooks, cfg.hookConc, cfg.startups)
+	fmt.Fprintf(&b, "\n\nCommand: `go run ./bench/cmd/scale` (flags: -sizes %s -chunk %d -rounds %d -warmup %d -checks %d -writes %d -write-concurrency %d -webhooks %d -webhook-concurrency %d -startups %d -container-base-mib %d -container-bytes-per-vendor %d).\n",
+		joinSizes(rows), cfg.chunk, cfg.rounds, cfg.warm, cfg.checks, cfg.writes, cfg.writeConc, cfg.hooks, cfg.hookConc, cfg.startups, cfg.limitBase, cfg.limitPerVendor)
 	return b.String()
 }
 

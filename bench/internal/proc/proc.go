@@ -130,7 +130,7 @@ func (p *Process) WaitReady(ctx context.Context, url string, interval, timeout t
 			}
 		}
 		if p.Exited() {
-			return 0, fmt.Errorf("%s exited before ready (%v); log:\n%s", p.Name, p.waitErr, p.Tail(20))
+			return 0, fmt.Errorf("%s exited before ready (%v); log:\n%s", p.Name, p.waitErr, p.Tail(20)) //nolint:errorlint // the exit status, nil when 0
 		}
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("%s not ready at %s after %s; log:\n%s", p.Name, url, timeout, p.Tail(20))

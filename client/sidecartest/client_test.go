@@ -46,7 +46,11 @@ func startSidecar(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	go srv.Decision.Listener(ln) //nolint:errcheck // ends with Shutdown
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
 	return "http://" + ln.Addr().String()
 }
 

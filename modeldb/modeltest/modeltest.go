@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	// The drivers the helper's databases are opened with, as modeldb opens them.
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 )

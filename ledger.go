@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
+	"time"
 )
 
 // OrderLedger counts a vendor's orders per billing period. A single sidecar counts in its own
@@ -121,4 +122,20 @@ func withOrders(v *VendorState, period string, used int64) (_ *VendorState, unca
 		st.Usage.Periods = append(st.Usage.Periods, PeriodUsage{Period: period, Orders: used})
 	}
 	return &st, true
+}
+
+// OrderCount is one period's count as a fleet's shared counter holds it.
+type OrderCount struct {
+	VendorID       string
+	Period         string
+	Orders         int64
+	LimitReachedAt *time.Time
+}
+
+// OrderCountSetter is the local copy of a fleet's shared counters (the Store in fleet mode).
+type OrderCountSetter interface {
+	// SetOrders raises each vendor's period count to the fleet's, durably, in one write. It
+	// never lowers a count: the fleet's count only grows, and a watch may deliver an older
+	// value after a newer one was set. Counts of vendors the store does not hold are returned.
+	SetOrders(ctx context.Context, counts []OrderCount) (missing []OrderCount, err error)
 }

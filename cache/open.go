@@ -82,6 +82,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if err := s.loadSequence(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: read log sequence: %w", path, err)
+	}
 	// From here every installed snapshot updates the aggregates, which are built from the
 	// loaded vendors in the background (see buildAggregates).
 	s.mem.onSwap = s.agg.changed

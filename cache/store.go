@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-pdp/tollgate"
@@ -51,6 +52,9 @@ type Store struct {
 	// never reaches a closed database.
 	closeMu sync.RWMutex
 	closed  bool
+
+	// seq is the fleet log sequence recorded last (see sequence.go).
+	seq atomic.Uint64
 }
 
 var _ tollgate.Store = (*Store)(nil)
@@ -132,6 +136,7 @@ func (s *Store) write(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if s.closed {
 		return &tollgate.Error{Code: tollgate.EUnavailable, Message: "the store is closed", Err: bolt.ErrDatabaseNotOpen}
 	}
+	fn, seq := sequenced(ctx, fn)
 	var fnErr error
 	op := &writeOp{done: make(chan error, 1), fn: func(tx *bolt.Tx) error {
 		fnErr = fn(tx)
@@ -142,6 +147,9 @@ func (s *Store) write(ctx context.Context, fn func(*bolt.Tx) error) error {
 	s.ops <- op
 	err := <-op.done
 	if err == nil {
+		if seq > 0 {
+			s.noteSequence(seq)
+		}
 		return nil
 	}
 	if fnErr != nil && errors.Is(err, fnErr) {

@@ -56,6 +56,7 @@ type UsageConfig struct {
 // counters".
 type Usage struct {
 	cfg      UsageConfig
+	js       jetstream.JetStream
 	counters jetstream.KeyValue
 	keys     jetstream.KeyValue
 	obs      tollgate.FleetObserver
@@ -100,7 +101,7 @@ func OpenUsage(ctx context.Context, js jetstream.JetStream, cfg UsageConfig) (*U
 	if cfg.KeyTTL <= 0 {
 		cfg.KeyTTL = DefaultKeyTTL
 	}
-	u := &Usage{cfg: cfg, obs: cfg.Observer, log: cfg.Logger, seed: maphash.MakeSeed(), synced: make(chan struct{})}
+	u := &Usage{cfg: cfg, obs: cfg.Observer, log: cfg.Logger, seed: maphash.MakeSeed(), synced: make(chan struct{}), js: js}
 	if u.obs == nil {
 		u.obs = tollgate.NopFleetObserver{}
 	}

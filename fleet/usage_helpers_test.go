@@ -224,3 +224,10 @@ func enterprise(id string) tollgate.Subscription {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	must(t, err)
+	return string(b)
+}

@@ -84,8 +84,8 @@ func TestFleetIdempotencyKeyCountsOnce(t *testing.T) {
 		t.Fatalf("first %+v, again %+v: want allowed, then replayed", first, again)
 	}
 	again.Replayed = false
-	if fmt.Sprint(again) != fmt.Sprint(first) {
-		t.Fatalf("replay differs:\n first %+v\n again %+v", first, again)
+	if a, b := mustJSON(t, first), mustJSON(t, again); a != b {
+		t.Fatalf("replay differs:\n first %s\n again %s", a, b)
 	}
 
 	// Both at once, many times over: each key counts once whoever wins.
@@ -157,6 +157,7 @@ func TestFleetNATSDown(t *testing.T) {
 		_, err := a.consume(fmt.Sprintf("before-%d", i))
 		must(t, err)
 	}
+	a.waitLocal("1", 10)
 	b.waitLocal("1", 10)
 
 	srv.Shutdown()

@@ -16,9 +16,9 @@ const watchBatch = 1024
 
 // Watch keeps the sidecar's local copy of the counters current, so that non-consuming checks
 // read them from memory and never touch the network: it loads every counter, then applies each
-// change as JetStream delivers it, until ctx ends. A watch that breaks (NATS gone) is opened
-// again after a pause; reloading is harmless, the local copy only ever rises. Synced is closed
-// after the first full load.
+// change as JetStream delivers it, until ctx ends. A watch that breaks (NATS gone, or back
+// after a reconnect) is opened again after a pause; reloading is harmless, the local copy only
+// ever rises. Synced is closed after the first full load.
 func (u *Usage) Watch(ctx context.Context, local tollgate.OrderCountSetter) error {
 	missing := map[[2]string]tollgate.OrderCount{}
 	for {
@@ -27,7 +27,7 @@ func (u *Usage) Watch(ctx context.Context, local tollgate.OrderCountSetter) erro
 			return nil
 		}
 		u.log.Warn("fleet usage: counter watch broke; opening it again", "err", err)
-		t := time.NewTimer(time.Second)
+		t := time.NewTimer(250 * time.Millisecond)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -54,9 +54,13 @@ func (u *Usage) watchOnce(ctx context.Context, local tollgate.OrderCountSetter, 
 		return fmt.Errorf("watch %s: %w", u.counters.Bucket(), err)
 	}
 	defer func() { _ = w.Stop() }()
+	// A watch does not always survive the server restarting under it (its consumer is gone):
+	// after a reconnect the watch is opened again, which reloads every counter.
+	nc := u.js.Conn()
+	reconnects := nc.Stats().Reconnects
 	// Counters of vendors the store does not hold yet (their state is still on its way through
 	// the fleet's log) are retried until they land.
-	retry := time.NewTicker(time.Second)
+	retry := time.NewTicker(250 * time.Millisecond)
 	defer retry.Stop()
 	batch := make([]tollgate.OrderCount, 0, watchBatch)
 	for {
@@ -66,6 +70,9 @@ func (u *Usage) watchOnce(ctx context.Context, local tollgate.OrderCountSetter, 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-retry.C:
+			if nc.Stats().Reconnects != reconnects {
+				return fmt.Errorf("watch %s: reconnected to NATS", u.counters.Bucket())
+			}
 			for _, c := range missing {
 				batch = append(batch, c)
 			}

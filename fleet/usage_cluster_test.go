@@ -1,13 +1,17 @@
 package fleet_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/tollgate-pdp/tollgate"
+	"github.com/tollgate-pdp/tollgate/fleet"
 	"github.com/tollgate-pdp/tollgate/fleet/internal/natstest"
 )
 
@@ -17,6 +21,8 @@ import (
 func TestFleetClusterNodeLossKeepsTheLimit(t *testing.T) {
 	c := natstest.StartCluster(t, 3)
 	side := fleetOf(t, 3, sidecarOpts{urls: c.URLs(), replicas: 3, vendors: []tollgate.Subscription{essential("1")}})
+	// The node to lose is the counter bucket's stream leader: the one a write cannot do without.
+	leader := streamLeader(t, c, side[0], "KV_"+fleet.UsageBucket(testFleet))
 	var allowed, denied, unknown, retried atomic.Int64
 	var next atomic.Int64
 	var once sync.Once
@@ -32,7 +38,7 @@ func TestFleetClusterNodeLossKeepsTheLimit(t *testing.T) {
 						unknown.Add(1) // the outcome is not known to the client
 					case d.Allow:
 						if allowed.Add(1) == 30 {
-							once.Do(func() { go c.Nodes[0].Shutdown() })
+							once.Do(func() { go leader.Shutdown() })
 						}
 					case d.Reason != limitReason:
 						t.Errorf("denied with %q", d.Reason)
@@ -46,7 +52,7 @@ func TestFleetClusterNodeLossKeepsTheLimit(t *testing.T) {
 	wg.Wait()
 	counted := fleetOrders(t, side[1].nc, "1")
 	t.Logf("allowed %d, denied %d, unknown outcome %d, retries after 503 %d, counted %d", allowed.Load(), denied.Load(), unknown.Load(), retried.Load(), counted)
-	if c.Nodes[0].Running() {
+	if leader.Running() {
 		t.Fatal("the node was never shut down")
 	}
 	if counted > 100 {
@@ -74,4 +80,24 @@ func consumeRetrying(s *sidecar, key string, retried *atomic.Int64) (tollgate.De
 		retried.Add(1)
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// streamLeader is the cluster node leading the stream.
+func streamLeader(t *testing.T, c *natstest.Cluster, s *sidecar, stream string) *natstest.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	js, err := jetstream.New(s.nc)
+	must(t, err)
+	st, err := js.Stream(ctx, stream)
+	must(t, err)
+	info, err := st.Info(ctx)
+	must(t, err)
+	for _, n := range c.Nodes {
+		if info.Cluster != nil && n.NATS().Name() == info.Cluster.Leader {
+			return n
+		}
+	}
+	t.Fatalf("no node leads %s (%+v)", stream, info.Cluster)
+	return nil
 }

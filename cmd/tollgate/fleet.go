@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tollgate-pdp/tollgate/cache"
+	"github.com/tollgate-pdp/tollgate/fleet"
+)
+
+// addFleetFlags declares the fleet mode flags of serve; without --nats-url the sidecar runs in
+// single mode exactly as before.
+func addFleetFlags(f *pflag.FlagSet, c *fleet.Config) {
+	f.StringVar(&c.URLs, "nats-url", "", "fleet mode: NATS server URLs, comma separated (empty: single mode)")
+	f.StringVar(&c.Creds, "nats-creds", "", "NATS credentials file (JWT and nkey seed)")
+	f.StringVar(&c.CA, "nats-ca", "", "PEM file of the CA that signed the NATS servers' certificates")
+	f.StringVar(&c.Cert, "nats-cert", "", "PEM client certificate for NATS (with --nats-key)")
+	f.StringVar(&c.Key, "nats-key", "", "PEM private key of --nats-cert")
+	f.StringVar(&c.Name, "fleet", fleet.DefaultName, "fleet name: prefixes every stream, KV bucket, object store and subject, so several applications can share one NATS")
+	f.IntVar(&c.Replicas, "fleet-replicas", fleet.DefaultReplicas, "replicas of the fleet's stream and buckets (3 in production; 1 for a single NATS server)")
+	f.DurationVar(&c.History, "fleet-history", fleet.DefaultHistory, "how long the fleet's stream keeps events (at least 4 x --fleet-snapshot-interval)")
+	f.DurationVar(&c.SnapshotEvery, "fleet-snapshot-interval", fleet.DefaultSnapshotEvery, "how often the fleet's latest state is stored for sidecars that join")
+}
+
+// restoreWait bounds how long a starting sidecar waits for NATS to decide whether it must start
+// from the fleet's snapshot; past it the sidecar starts on its local store (unready until it
+// has caught up, or exiting to be restarted when the stream no longer reaches it).
+const restoreWait = 15 * time.Second
+
+// openFleetStore opens the store; in fleet mode, a new pod's empty store (or one the stream's
+// history no longer reaches) is first replaced by the fleet's latest snapshot.
+func openFleetStore(ctx context.Context, conn *fleet.Conn, opts cache.Options, log *slog.Logger) (*cache.Store, error) {
+	store, err := cache.Open(ctx, opts)
+	if err != nil || conn == nil {
+		return store, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, restoreWait)
+	defer cancel()
+	need, err := conn.NeedsRestore(wctx, store.AppliedSequence(), store.VendorCount() == 0)
+	if err != nil {
+		log.Warn("fleet: cannot decide on a snapshot restore; starting from the local store", "err", err)
+		return store, nil
+	}
+	if !need {
+		return store, nil
+	}
+	if err := store.Close(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	info, err := conn.RestoreSnapshot(ctx, opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: restore snapshot: %w", err)
+	}
+	store, err = cache.Open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("fleet: started from the fleet's snapshot", "sequence", store.AppliedSequence(),
+		"snapshot_sequence", info.Sequence, "bytes", info.Size, "vendors", store.VendorCount(),
+		"seconds", time.Since(start).Seconds())
+	return store, nil
+}

@@ -93,7 +93,7 @@ func startSidecar(t testing.TB, name, path string, cfg fleet.Config) *sidecar {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.store, err = cache.Open(ctx, cache.Options{Path: path, Logger: quiet(), Limits: eng}); err != nil {
+	if s.store, err = cache.Open(ctx, cache.Options{Path: path, Logger: quiet(), Limits: eng, NoSync: true}); err != nil {
 		t.Fatal(err)
 	}
 	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
@@ -104,7 +104,7 @@ func startSidecar(t testing.TB, name, path string, cfg fleet.Config) *sidecar {
 		if _, err := s.conn.RestoreSnapshot(ctx, path); err != nil {
 			t.Fatal(err)
 		}
-		if s.store, err = cache.Open(ctx, cache.Options{Path: path, Logger: quiet(), Limits: eng}); err != nil {
+		if s.store, err = cache.Open(ctx, cache.Options{Path: path, Logger: quiet(), Limits: eng, NoSync: true}); err != nil {
 			t.Fatal(err)
 		}
 		s.restored = true

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/tollgate-pdp/tollgate"
 	"github.com/tollgate-pdp/tollgate/cache"
 	"github.com/tollgate-pdp/tollgate/fleet"
 )
@@ -34,9 +36,24 @@ const restoreWait = 15 * time.Second
 // openFleetStore opens the store; in fleet mode, a new pod's empty store (or one the stream's
 // history no longer reaches) is first replaced by the fleet's latest snapshot.
 func openFleetStore(ctx context.Context, conn *fleet.Conn, opts cache.Options, log *slog.Logger) (*cache.Store, error) {
+	if conn == nil {
+		return cache.Open(ctx, opts)
+	}
+	// The log is the durable copy: the local store skips per-commit fsyncs (see
+	// cache.Options.NoSync), and a file a machine crash left unreadable is set aside and
+	// rebuilt from the fleet's snapshot.
+	opts.NoSync = true
 	store, err := cache.Open(ctx, opts)
-	if err != nil || conn == nil {
-		return store, err
+	if tollgate.ErrorCode(err) == tollgate.EUnsupported {
+		aside := opts.Path + ".corrupt-" + time.Now().UTC().Format("20060102T150405")
+		log.Error("fleet: the local store is unreadable; setting it aside and starting from the fleet", "err", err, "moved_to", aside)
+		if rerr := os.Rename(opts.Path, aside); rerr != nil {
+			return nil, fmt.Errorf("%w (and setting it aside failed: %v)", err, rerr)
+		}
+		store, err = cache.Open(ctx, opts)
+	}
+	if err != nil {
+		return nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, restoreWait)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -169,19 +170,50 @@ func (s *Store) ReportUsage(ctx context.Context, vendorID string, r tollgate.Usa
 
 // Import publishes every record in one message, applied in one transaction everywhere.
 func (s *Store) Import(ctx context.Context, records []tollgate.ImportRecord) error {
-	body := importMsg{Records: records, At: s.node.opts.Now().UTC()}
-	b, err := json.Marshal(body)
+	b, err := encodeImport(s.node.conn, records, s.node.opts.Now())
 	if err != nil {
-		return fmt.Errorf("fleet: encode import: %w", err)
+		return err
 	}
-	if max := s.node.conn.NC.MaxPayload(); max > 0 && int64(len(b)) > max-4096 {
-		return tollgate.FieldErrorf("records", "%d records encode to %d bytes, more than one fleet log message holds (%d); import them in smaller batches", len(records), len(b), max)
+	ack, err := s.node.publish(ctx, KindImport, contentID(KindImport, b), b, nil)
+	if err != nil {
+		return err
 	}
-	res, err := s.node.write(ctx, KindImport, body)
+	res, err := s.node.wait(ctx, ack.Sequence)
 	if err != nil {
 		return err
 	}
 	return res.err
+}
+
+// PublishImport publishes an import from outside a sidecar (`tollgate import --nats-url`): it
+// returns once the log has it; every sidecar applies it in one transaction.
+func PublishImport(ctx context.Context, c *Conn, records []tollgate.ImportRecord) (uint64, error) {
+	b, err := encodeImport(c, records, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	if err := ensureConnected(ctx, c); err != nil {
+		return 0, err
+	}
+	if _, err := ensureStream(ctx, c); err != nil {
+		return 0, err
+	}
+	ack, err := c.JS.Publish(ctx, c.Names.Prefix+KindImport, b, jetstream.WithMsgID(contentID(KindImport, b)))
+	if err != nil {
+		return 0, unavailable("publish import", err)
+	}
+	return ack.Sequence, nil
+}
+
+func encodeImport(c *Conn, records []tollgate.ImportRecord, now time.Time) ([]byte, error) {
+	b, err := json.Marshal(importMsg{Records: records, At: now.UTC()})
+	if err != nil {
+		return nil, fmt.Errorf("fleet: encode import: %w", err)
+	}
+	if max := c.NC.MaxPayload(); max > 0 && int64(len(b)) > max-4096 {
+		return nil, tollgate.FieldErrorf("records", "%d records encode to %d bytes, more than one fleet log message holds (%d, the NATS servers' max_payload); import them in smaller files", len(records), len(b), max)
+	}
+	return b, nil
 }
 
 // AddOrders goes through the fleet-wide usage ledger when one is set (Node.Usage).

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/tollgate-pdp/tollgate"
@@ -81,4 +82,24 @@ func openFleetStore(ctx context.Context, conn *fleet.Conn, opts cache.Options, l
 		"snapshot_sequence", info.Sequence, "bytes", info.Size, "vendors", store.VendorCount(),
 		"seconds", time.Since(start).Seconds())
 	return store, nil
+}
+
+// importToFleet publishes an import into the fleet's log (one message: all rows or none, on
+// every sidecar) instead of writing a local store.
+func importToFleet(cmd *cobra.Command, cfg fleet.Config, records []tollgate.ImportRecord, skipped int) error {
+	log := newLogger(cmd.ErrOrStderr(), 0)
+	conn, err := fleet.Connect(cmd.Context(), cfg, nil, log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), restoreWait)
+	defer cancel()
+	seq, err := fleet.PublishImport(ctx, conn, records)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "published %d subscription(s) to fleet %s at log sequence %d (%d invalid line(s) skipped)\n",
+		len(records), cfg.Name, seq, skipped)
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,10 +42,16 @@ func TestFleetKill9LosesNothingAcknowledged(t *testing.T) {
 	tpl := newEventTemplate(t, "business")
 	client := &http.Client{Timeout: 5 * time.Second}
 
-	var (
-		mu    sync.Mutex
-		acked []string // vendor ids whose webhook or PUT got 2xx
-	)
+	// `tollgate import --nats-url` publishes into the log: both sidecars get the rows.
+	rows := writeFile(t, t.TempDir(), "rows.jsonl", `{"vendor_id": "imp-1", "tier": "business", "status": "active"}
+{"vendor_id": "imp-2", "tier": "essential", "status": "trial"}
+`)
+	if out, stderr, err := run(t, "import", rows, "--nats-url", url, "--fleet", "chaos", "--fleet-replicas", "1"); err != nil || !strings.Contains(out, "published 2 subscription(s) to fleet chaos") {
+		t.Fatalf("import --nats-url: %v %q %s", err, out, stderr)
+	}
+	acked := []string{"imp-1", "imp-2"}
+
+	var mu sync.Mutex // guards acked: vendor ids whose import, webhook or PUT got 2xx
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w, target := range []*child{a, b, a, b} {
@@ -76,7 +83,7 @@ func TestFleetKill9LosesNothingAcknowledged(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // B keeps taking writes while A is dead
 	close(stop)
 	wg.Wait()
-	if len(acked) < 20 {
+	if len(acked) < 22 {
 		t.Fatalf("only %d writes acknowledged; the test did not exercise anything", len(acked))
 	}
 	a = startServe(t, dirA, args...) // ready = caught up with the log as it was at start
@@ -87,8 +94,12 @@ func TestFleetKill9LosesNothingAcknowledged(t *testing.T) {
 					Status string `json:"status"`
 				} `json:"subscription"`
 			}
+			want := "active"
+			if v == "imp-2" {
+				want = "trial"
+			}
 			code, err := do(context.Background(), client, http.MethodGet, "http://"+c.api+"/v1/vendors/"+v, nil, &view)
-			if err != nil || code != http.StatusOK || view.Subscription.Status != "active" {
+			if err != nil || code != http.StatusOK || view.Subscription.Status != want {
 				t.Fatalf("acknowledged vendor %s at %s: %d %v %+v\n%s", v, c.api, code, err, view, c.logs)
 			}
 		}

@@ -53,10 +53,10 @@ func Connect(ctx context.Context, cfg Config, obs tollgate.FleetObserver, log *s
 		nats.Timeout(2 * time.Second),
 		nats.PingInterval(5 * time.Second),
 		nats.MaxPingsOutstanding(2),
-		nats.ConnectHandler(func(*nats.Conn) { c.setUp(true, "connected") }),
-		nats.ReconnectHandler(func(*nats.Conn) { c.setUp(true, "reconnected") }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { c.setUp(false, fmt.Sprint("disconnected: ", err)) }),
-		nats.ClosedHandler(func(*nats.Conn) { c.setUp(false, "closed") }),
+		nats.ConnectHandler(func(nc *nats.Conn) { c.setUp(nc, true, "connected") }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { c.setUp(nc, true, "reconnected") }),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) { c.setUp(nc, false, fmt.Sprint("disconnected: ", err)) }),
+		nats.ClosedHandler(func(nc *nats.Conn) { c.setUp(nc, false, "closed") }),
 	}
 	if cfg.Creds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.Creds))
@@ -73,7 +73,7 @@ func Connect(ctx context.Context, cfg Config, obs tollgate.FleetObserver, log *s
 	}
 	c.NC = nc
 	if nc.IsConnected() {
-		c.setUp(true, "connected")
+		c.setUp(nc, true, "connected")
 	}
 	if c.JS, err = jetstream.New(nc); err != nil {
 		nc.Close()
@@ -92,10 +92,12 @@ func backoff(attempts int) time.Duration {
 	return min(d, 5*time.Second)
 }
 
-func (c *Conn) setUp(up bool, what string) {
+// setUp records a connection state change; the callbacks may run before Connect has set c.NC,
+// so they pass their own connection.
+func (c *Conn) setUp(nc *nats.Conn, up bool, what string) {
 	if c.up.Swap(up) != up {
 		if up {
-			c.Log.Info("fleet "+what, "server", c.NC.ConnectedUrlRedacted())
+			c.Log.Info("fleet "+what, "server", nc.ConnectedUrlRedacted())
 		} else {
 			c.Log.Warn("fleet " + what)
 		}

@@ -63,6 +63,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, classifyOpenError(path, err)
 	}
+	db.NoSync = opts.NoSync
 	// Re-check under the exclusive lock: the file may have been replaced since inspect.
 	err = db.View(func(tx *bolt.Tx) error { return checkSchema(tx, path) })
 	if err == nil {

@@ -29,6 +29,10 @@ type Options struct {
 	Limits tollgate.LimitsResolver
 	// FlushInterval is how often usage facts learnt from checks are written (default 1s).
 	FlushInterval time.Duration
+	// NoSync skips the fsync of each commit. Only for a store that is a replica of a durable
+	// log (fleet mode): a commit is still atomic and survives the process being killed (the
+	// kernel holds it), and what a machine crash loses is applied again from the log.
+	NoSync bool
 }
 
 // Store is the bbolt-backed tollgate.Store with its in-memory read model.

@@ -57,14 +57,14 @@ func (u *Usage) claim(ctx context.Context, inc tollgate.OrderIncrement) (*keyCla
 			return &keyClaim{key: k, rev: rev}, nil, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, nil, unavailable("the fleet's idempotency keys cannot be written; retry", err)
+			return nil, nil, usageUnavailable("the fleet's idempotency keys cannot be written; retry", err)
 		}
 		e, err := u.keys.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			continue // released since: claim it again
 		}
 		if err != nil {
-			return nil, nil, unavailable("the fleet's idempotency keys cannot be read; retry", err)
+			return nil, nil, usageUnavailable("the fleet's idempotency keys cannot be read; retry", err)
 		}
 		var v keyValue
 		if err := json.Unmarshal(e.Value(), &v); err != nil {
@@ -81,7 +81,7 @@ func (u *Usage) claim(ctx context.Context, inc tollgate.OrderIncrement) (*keyCla
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, nil, unavailable("the fleet's idempotency keys cannot be read; retry", ctx.Err())
+			return nil, nil, usageUnavailable("the fleet's idempotency keys cannot be read; retry", ctx.Err())
 		case <-t.C:
 		}
 	}

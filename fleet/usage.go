@@ -236,7 +236,7 @@ func (u *Usage) cas(ctx context.Context, key string, inc tollgate.OrderIncrement
 			return tollgate.OrderIncrementResult{Applied: true, Orders: next.Orders, Response: step.Response}, true, nil
 		}
 		if !revisionConflict(err) {
-			return res, false, unavailable("the fleet's usage counter cannot be written; retry", err)
+			return res, false, usageUnavailable("the fleet's usage counter cannot be written; retry", err)
 		}
 		if attempt >= u.cfg.Attempts {
 			u.obs.FleetCASConflict()
@@ -245,8 +245,8 @@ func (u *Usage) cas(ctx context.Context, key string, inc tollgate.OrderIncrement
 				Err:     fmt.Errorf("%d compare-and-set attempts on %s: %w", attempt, key, err)})
 		}
 		u.obs.FleetCASRetry()
-		if err := backoff(ctx, attempt); err != nil {
-			return res, false, fmt.Errorf("%w: %w", errNotWritten, unavailable("the fleet's usage counter is busy; retry", err))
+		if err := casBackoff(ctx, attempt); err != nil {
+			return res, false, fmt.Errorf("%w: %w", errNotWritten, usageUnavailable("the fleet's usage counter is busy; retry", err))
 		}
 	}
 }
@@ -265,7 +265,7 @@ func (u *Usage) read(ctx context.Context, key string, inc tollgate.OrderIncremen
 		return cur, 0, nil
 	}
 	if err != nil {
-		return counterValue{}, 0, unavailable("the fleet's usage counter cannot be read; retry", err)
+		return counterValue{}, 0, usageUnavailable("the fleet's usage counter cannot be read; retry", err)
 	}
 	var cur counterValue
 	if err := json.Unmarshal(e.Value(), &cur); err != nil {
@@ -278,7 +278,7 @@ func (u *Usage) read(ctx context.Context, key string, inc tollgate.OrderIncremen
 func (u *Usage) current(ctx context.Context, key string) (int64, error) {
 	e, err := u.counters.Get(ctx, key)
 	if err != nil {
-		return 0, unavailable("the fleet's usage counter cannot be read; retry", err)
+		return 0, usageUnavailable("the fleet's usage counter cannot be read; retry", err)
 	}
 	var cur counterValue
 	if err := json.Unmarshal(e.Value(), &cur); err != nil {
@@ -291,9 +291,9 @@ func revisionConflict(err error) bool {
 	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
-// backoff sleeps a random time below a bound that doubles with each attempt (1 ms to 32 ms),
+// casBackoff sleeps a random time below a bound that doubles with each attempt (1 ms to 32 ms),
 // so the sidecars that lost a round do not collide again in the next.
-func backoff(ctx context.Context, attempt int) error {
+func casBackoff(ctx context.Context, attempt int) error {
 	bound := time.Millisecond << min(attempt-1, 5)
 	t := time.NewTimer(rand.N(bound) + time.Millisecond/4)
 	defer t.Stop()
@@ -305,6 +305,6 @@ func backoff(ctx context.Context, attempt int) error {
 	}
 }
 
-func unavailable(msg string, err error) error {
+func usageUnavailable(msg string, err error) error {
 	return &tollgate.Error{Code: tollgate.EUnavailable, Message: msg, Err: err}
 }

@@ -1,4 +1,4 @@
-package fleet_test
+package fleet
 
 import (
 	"bytes"
@@ -21,7 +21,6 @@ import (
 	"github.com/tollgate-pdp/tollgate"
 	"github.com/tollgate-pdp/tollgate/api"
 	"github.com/tollgate-pdp/tollgate/cache"
-	"github.com/tollgate-pdp/tollgate/fleet"
 	"github.com/tollgate-pdp/tollgate/policy"
 )
 
@@ -56,7 +55,7 @@ type sidecar struct {
 	t       testing.TB
 	store   *cache.Store
 	checker *tollgate.Checker
-	usage   *fleet.Usage
+	usage   *Usage
 	nc      *nats.Conn
 	obs     *casCounter
 	url     string // the decision API, once serveHTTP ran
@@ -89,7 +88,7 @@ func newSidecar(t testing.TB, o sidecarOpts) *sidecar {
 	js, err := jetstream.New(nc)
 	must(t, err)
 	s := &sidecar{t: t, store: store, nc: nc, obs: &casCounter{}}
-	s.usage, err = fleet.OpenUsage(ctx, js, fleet.UsageConfig{Fleet: testFleet, Replicas: o.replicas, Local: store,
+	s.usage, err = OpenUsage(ctx, js, UsageConfig{Fleet: testFleet, Replicas: o.replicas, Local: store,
 		Observer: s.obs, Logger: quiet(), PendingWait: 500 * time.Millisecond, Timeout: 2 * time.Second})
 	must(t, err)
 	wctx, cancel := context.WithCancel(ctx)
@@ -157,7 +156,7 @@ func fleetOrders(t testing.TB, nc *nats.Conn, vendorID string) int64 {
 	defer cancel()
 	js, err := jetstream.New(nc)
 	must(t, err)
-	kv, err := js.KeyValue(ctx, fleet.UsageBucket(testFleet))
+	kv, err := js.KeyValue(ctx, UsageBucket(testFleet))
 	must(t, err)
 	keys, err := kv.Keys(ctx)
 	must(t, err)

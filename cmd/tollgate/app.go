@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-pdp/tollgate/api"
 	"github.com/tollgate-pdp/tollgate/cache"
 	"github.com/tollgate-pdp/tollgate/decisionlog"
+	"github.com/tollgate-pdp/tollgate/fleet"
 	"github.com/tollgate-pdp/tollgate/metrics"
 	"github.com/tollgate-pdp/tollgate/policy"
 	tgsync "github.com/tollgate-pdp/tollgate/sync"
@@ -31,6 +32,12 @@ type app struct {
 	metrics *metrics.Metrics
 	server  *api.Server
 	syncer  *tgsync.Syncer
+
+	// Fleet mode (--nats-url): conn and node are nil in single mode. writes is the store the
+	// decision API writes through: the local store, or the fleet's (every write via the log).
+	conn   *fleet.Conn
+	node   *fleet.Node
+	writes tollgate.Store
 
 	// freshness is the shared "last applied from Stripe" clock: the Stripe wiring calls
 	// freshness.Applied(at) (next to Observer.StripeApplied) and the Checker asks it.
@@ -81,7 +88,13 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 			return a.decisionLog.Dropped()
 		},
 		Logger: log,
+		Fleet:  cfg.Fleet.Enabled(),
 	})
+	if cfg.Fleet.Enabled() {
+		if a.conn, err = fleet.Connect(ctx, cfg.Fleet, a.metrics, log); err != nil {
+			return nil, err
+		}
+	}
 	// The policy comes first: the store evaluates effective limits with it (capacity).
 	a.policy, err = policy.New(ctx, policy.Options{
 		Catalog: catalog, PolicyDir: cfg.PolicyDir, CacheTTL: cfg.DecisionTTL, Evaluator: cfg.Evaluator,
@@ -94,18 +107,28 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 		},
 	})
 	if err != nil {
+		a.closeConn()
 		return nil, err
 	}
-	a.store, err = cache.Open(ctx, cache.Options{Path: storePath(cfg.DataDir), Logger: log,
-		Limits: a.policy, FlushInterval: cfg.UsageFlush})
+	a.store, err = openFleetStore(ctx, a.conn, cache.Options{Path: storePath(cfg.DataDir), Logger: log,
+		Limits: a.policy, FlushInterval: cfg.UsageFlush}, log)
 	if err != nil {
+		a.closeConn()
 		return nil, err
+	}
+	a.writes = a.store
+	var fleetLog tollgate.StripeLog
+	if a.conn != nil {
+		a.node = fleet.NewNode(a.conn, a.store, fleet.Options{})
+		// The fleet-wide usage ledger (fleet/usage*.go) plugs in here: a.node.Usage = ...
+		a.writes, fleetLog = a.node.Store(), a.node
 	}
 	if a.decisionLog, a.closeLog, err = openDecisionLog(cfg, os.Stdout); err != nil {
 		a.store.Close()
+		a.closeConn()
 		return nil, err
 	}
-	if cfg.Demo {
+	if cfg.Demo && a.node == nil {
 		if err := a.store.Import(ctx, demoRecords(time.Now())); err != nil {
 			a.store.Close()
 			return nil, fmt.Errorf("seed demo data: %w", err)
@@ -117,20 +140,26 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 		if err := a.policy.SetCatalog(context.Background(), c); err != nil {
 			log.Error("apply catalog from Stripe", "err", err)
 		}
-	}, tollgate.FreshnessObserver{Observer: a.metrics, Freshness: a.freshness}, log)
+	}, tollgate.FreshnessObserver{Observer: a.metrics, Freshness: a.freshness}, fleetLog, log)
 	if err != nil {
 		a.closeLog()
 		a.store.Close()
+		a.closeConn()
 		return nil, err
 	}
-	checker := tollgate.NewChecker(a.store, a.policy, nil)
+	readiness := []tollgate.ReadinessCheck{a.store, a.policy, a.syncer}
+	if a.node != nil {
+		a.node.SetStripe(a.syncer)
+		readiness = append(readiness, a.node)
+	}
+	checker := tollgate.NewChecker(a.writes, a.policy, nil)
 	checker.Freshness, checker.WhenStale, checker.Noter = a.freshness, whenStale, a.store
 	if a.decisionLog != nil {
 		checker.Logger = a.decisionLog
 	}
 	a.server, err = api.New(api.Config{
-		Checker: checker, Store: a.store, Policy: a.policy, Catalog: a.policy.Catalog,
-		Observer: a.metrics, Readiness: []tollgate.ReadinessCheck{a.store, a.policy, a.syncer},
+		Checker: checker, Store: a.writes, Policy: a.policy, Catalog: a.policy.Catalog,
+		Observer: a.metrics, Readiness: readiness,
 		Webhooks: a.syncer, Billing: a.syncer,
 		Metrics: a.metrics.Handler(), AdminToken: cfg.AdminToken, BodyLimit: cfg.BodyLimit, Logger: log,
 		Capacity: a.capacityOf, Snapshots: a.store, Backup: a.store.Backup,
@@ -141,6 +170,7 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	if err != nil {
 		a.closeLog()
 		a.store.Close()
+		a.closeConn()
 		return nil, err
 	}
 	return a, nil
@@ -180,6 +210,15 @@ func (a *app) Run(ctx context.Context) error {
 			return nil
 		})
 		a.log.Info("listening", "listener", name, "addr", ln.Addr().String())
+	}
+	if a.node != nil {
+		// A node whose store the stream's history no longer reaches ends the process: the
+		// restart restores the fleet's snapshot.
+		g.Go(func() error { return a.node.Run(gctx) })
+		g.Go(func() error { return a.node.RunSnapshots(gctx) })
+		if a.cfg.Demo {
+			g.Go(func() error { a.seedFleetDemo(gctx); return nil })
+		}
 	}
 	g.Go(func() error { return a.policy.Watch(gctx) })
 	g.Go(func() error {
@@ -227,9 +266,36 @@ func (a *app) shutdown() error {
 	defer cancel()
 	errs := []error{a.server.Shutdown(ctx)}
 	errs = append(errs, a.closeLog(), a.store.Close())
+	a.closeConn()
 	err := errors.Join(errs...)
 	if err == nil {
 		a.log.Info("stopped cleanly")
 	}
 	return err
+}
+
+func (a *app) closeConn() {
+	if a.conn != nil {
+		a.conn.Close()
+	}
+}
+
+// seedFleetDemo seeds the demo data through the fleet log once this sidecar is ready, unless
+// the fleet has it already (another sidecar seeded it).
+func (a *app) seedFleetDemo(ctx context.Context) {
+	for ctx.Err() == nil {
+		if ok, _ := a.node.Ready(); ok {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	recs := demoRecords(time.Now())
+	if _, ok := a.store.Vendor(recs[0].Subscription.VendorID); ok || ctx.Err() != nil {
+		return
+	}
+	if err := a.writes.Import(ctx, recs); err != nil {
+		a.log.Error("seed demo data through the fleet", "err", err)
+		return
+	}
+	a.log.Warn("DEMO DATA seeded through the fleet: vendors demo-* are not real; do not use --demo in production")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate-pdp/tollgate"
 	"github.com/tollgate-pdp/tollgate/cache"
+	"github.com/tollgate-pdp/tollgate/fleet"
 )
 
 // maxImportLine bounds one JSON line; a subscription row is far smaller.
@@ -20,6 +21,7 @@ const maxImportLine = 1 << 20
 func newImportCommand() *cobra.Command {
 	var dataDir, catalogPath string
 	var skipInvalid bool
+	var fleetCfg fleet.Config
 	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Import subscription rows (JSON lines with the seed model's column names) into the store",
@@ -52,6 +54,9 @@ it runs).`,
 			if len(bad) > 0 && !skipInvalid {
 				return fmt.Errorf("%d invalid line(s); nothing imported (use --skip-invalid to import the %d valid ones)", len(bad), len(records))
 			}
+			if fleetCfg.Enabled() {
+				return importToFleet(cmd, fleetCfg, records, len(bad))
+			}
 			store, err := cache.Open(cmd.Context(), cache.Options{Path: storePath(dataDir), Logger: newLogger(cmd.ErrOrStderr(), 0)})
 			if err != nil {
 				return err
@@ -67,6 +72,7 @@ it runs).`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "directory of the store file")
 	cmd.Flags().StringVar(&catalogPath, "catalog", "", "catalog YAML file (default: the built-in catalog)")
 	cmd.Flags().BoolVar(&skipInvalid, "skip-invalid", false, "import the valid lines when some are invalid")
+	addFleetFlags(cmd.Flags(), &fleetCfg) // with --nats-url: publish into the fleet's log instead
 	withEnvHelp(cmd)
 	return cmd
 }

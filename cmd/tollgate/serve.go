@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tollgate-pdp/tollgate/fleet"
 )
 
 // serveConfig is every `serve` setting; each is a flag and a TOLLGATE_* environment variable.
@@ -28,6 +30,7 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	AllowRemote     bool
 	Stripe          stripeConfig
+	Fleet           fleet.Config
 
 	SnapshotTime      string
 	StaleAfter        time.Duration
@@ -86,6 +89,7 @@ func newServeCommand() *cobra.Command {
 	f.DurationVar(&cfg.UsageFlush, "usage-flush-interval", time.Second, "how often usage facts learnt from checks (count fields, features used) are written")
 	f.IntVar(&cfg.GCHeadroomMiB, "gc-headroom-mib", 128, "garbage the Go heap may hold above its live heap, in MiB: a large store is collected before its heap doubles (0: Go's default; ignored when GOGC or GOMEMLIMIT is set)")
 	cfg.Stripe.addFlags(f, true)
+	addFleetFlags(f, &cfg.Fleet)
 	withEnvHelp(cmd)
 	return cmd
 }

@@ -47,6 +47,9 @@ func Connect(ctx context.Context, cfg Config, obs tollgate.FleetObserver, log *s
 		nats.Name("tollgate"),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
+		// No reconnect buffer: a write tried while NATS is away fails at once instead of being
+		// sent after reconnecting, when its caller was already answered 503.
+		nats.ReconnectBufSize(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.CustomReconnectDelay(backoff),

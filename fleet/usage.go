@@ -29,8 +29,9 @@ const (
 
 // UsageConfig configures the fleet's shared order counters.
 type UsageConfig struct {
-	// Fleet prefixes the buckets: <Fleet>_USAGE and <Fleet>_IDEMPOTENCY.
-	Fleet string
+	// KVPrefix is the fleet's Names.KVPrefix: the buckets are <KVPrefix>USAGE and
+	// <KVPrefix>IDEMPOTENCY.
+	KVPrefix string
 	// Replicas of each bucket: 3 in production (a 3-node cluster), 1 for a single node.
 	Replicas int
 	// Local is the sidecar's store: a counter the fleet has never written starts from the
@@ -55,8 +56,10 @@ type UsageConfig struct {
 // KV bucket, updated by compare-and-set on the entry's revision. See README.md, "Usage
 // counters".
 type Usage struct {
-	cfg      UsageConfig
-	js       jetstream.JetStream
+	cfg UsageConfig
+	js  jetstream.JetStream
+	// counters and keys are bound by open, under openMu, and never change after.
+	openMu   sync.Mutex
 	counters jetstream.KeyValue
 	keys     jetstream.KeyValue
 	obs      tollgate.FleetObserver
@@ -80,10 +83,11 @@ type counterValue struct {
 	LimitReachedAt *time.Time `json:"orders_limit_reached_at,omitempty"`
 }
 
-// OpenUsage creates the buckets if they do not exist yet and returns the ledger.
-func OpenUsage(ctx context.Context, js jetstream.JetStream, cfg UsageConfig) (*Usage, error) {
-	if cfg.Fleet == "" {
-		return nil, errors.New("fleet usage: the fleet name is required")
+// NewUsage returns the ledger. It does not touch the network: the buckets are created or bound
+// on first use (a write, or the watch), so a sidecar starts while NATS is away.
+func NewUsage(js jetstream.JetStream, cfg UsageConfig) (*Usage, error) {
+	if cfg.KVPrefix == "" {
+		return nil, errors.New("fleet usage: the fleet's KV prefix is required")
 	}
 	if cfg.Local == nil {
 		return nil, errors.New("fleet usage: the local store is required")
@@ -108,28 +112,40 @@ func OpenUsage(ctx context.Context, js jetstream.JetStream, cfg UsageConfig) (*U
 	if u.log == nil {
 		u.log = slog.Default()
 	}
-	var err error
-	// History 1: a counter's past values are not needed, only its latest and its revision.
-	u.counters, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: UsageBucket(cfg.Fleet), Description: "tollgate orders per vendor and billing period",
-		History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fleet usage: bucket %s: %w", UsageBucket(cfg.Fleet), err)
-	}
-	u.keys, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: IdempotencyBucket(cfg.Fleet), Description: "tollgate idempotency keys of counted orders",
-		History: 1, TTL: cfg.KeyTTL, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fleet usage: bucket %s: %w", IdempotencyBucket(cfg.Fleet), err)
-	}
 	return u, nil
 }
 
-// UsageBucket and IdempotencyBucket name the fleet's KV buckets.
-func UsageBucket(fleet string) string       { return fleet + "_USAGE" }
-func IdempotencyBucket(fleet string) string { return fleet + "_IDEMPOTENCY" }
+// open creates or binds the buckets once; until it succeeds every write answers 503.
+func (u *Usage) open(ctx context.Context) error {
+	u.openMu.Lock()
+	defer u.openMu.Unlock()
+	if u.counters != nil {
+		return nil
+	}
+	// History 1: a counter's past values are not needed, only its latest and its revision.
+	counters, err := u.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: UsageBucket(u.cfg.KVPrefix), Description: "tollgate orders per vendor and billing period",
+		History: 1, Storage: jetstream.FileStorage, Replicas: u.cfg.Replicas,
+	})
+	if err != nil {
+		return usageUnavailable("the fleet's usage counters cannot be reached; retry",
+			fmt.Errorf("bucket %s: %w", UsageBucket(u.cfg.KVPrefix), err))
+	}
+	keys, err := u.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: IdempotencyBucket(u.cfg.KVPrefix), Description: "tollgate idempotency keys of counted orders",
+		History: 1, TTL: u.cfg.KeyTTL, Storage: jetstream.FileStorage, Replicas: u.cfg.Replicas,
+	})
+	if err != nil {
+		return usageUnavailable("the fleet's usage counters cannot be reached; retry",
+			fmt.Errorf("bucket %s: %w", IdempotencyBucket(u.cfg.KVPrefix), err))
+	}
+	u.counters, u.keys = counters, keys
+	return nil
+}
+
+// UsageBucket and IdempotencyBucket name the fleet's KV buckets from its Names.KVPrefix.
+func UsageBucket(kvPrefix string) string       { return kvPrefix + "USAGE" }
+func IdempotencyBucket(kvPrefix string) string { return kvPrefix + "IDEMPOTENCY" }
 
 // Consume checks and counts against the fleet-wide counter.
 func (u *Usage) Consume(ctx context.Context, c tollgate.OrderConsume) (tollgate.OrderIncrementResult, error) {
@@ -152,6 +168,9 @@ func (u *Usage) Add(ctx context.Context, inc tollgate.OrderIncrement) (tollgate.
 func (u *Usage) count(ctx context.Context, inc tollgate.OrderIncrement, decide func(int64) (tollgate.ConsumeStep, error), replay bool) (tollgate.OrderIncrementResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
 	defer cancel()
+	if err := u.open(ctx); err != nil {
+		return tollgate.OrderIncrementResult{}, err
+	}
 	mu := &u.locks[maphash.String(u.seed, inc.VendorID)%uint64(len(u.locks))]
 	mu.Lock()
 	defer mu.Unlock()

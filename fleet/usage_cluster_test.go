@@ -21,7 +21,7 @@ func TestFleetClusterNodeLossKeepsTheLimit(t *testing.T) {
 	c := natstest.StartCluster(t, 3)
 	side := fleetOf(t, 3, sidecarOpts{urls: c.URLs(), replicas: 3, vendors: []tollgate.Subscription{essential("1")}})
 	// The node to lose is the counter bucket's stream leader: the one a write cannot do without.
-	leader := streamLeader(t, c, side[0], "KV_"+UsageBucket(testFleet))
+	leader := streamLeader(t, c, side[0], "KV_"+UsageBucket(NamesOf(testFleet).KVPrefix))
 	var allowed, denied, unknown, retried atomic.Int64
 	var next atomic.Int64
 	var once sync.Once

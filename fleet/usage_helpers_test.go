@@ -88,7 +88,7 @@ func newSidecar(t testing.TB, o sidecarOpts) *sidecar {
 	js, err := jetstream.New(nc)
 	must(t, err)
 	s := &sidecar{t: t, store: store, nc: nc, obs: &casCounter{}}
-	s.usage, err = OpenUsage(ctx, js, UsageConfig{Fleet: testFleet, Replicas: o.replicas, Local: store,
+	s.usage, err = NewUsage(js, UsageConfig{KVPrefix: NamesOf(testFleet).KVPrefix, Replicas: o.replicas, Local: store,
 		Observer: s.obs, Logger: quiet(), PendingWait: 500 * time.Millisecond, Timeout: 2 * time.Second})
 	must(t, err)
 	wctx, cancel := context.WithCancel(ctx)
@@ -156,7 +156,7 @@ func fleetOrders(t testing.TB, nc *nats.Conn, vendorID string) int64 {
 	defer cancel()
 	js, err := jetstream.New(nc)
 	must(t, err)
-	kv, err := js.KeyValue(ctx, UsageBucket(testFleet))
+	kv, err := js.KeyValue(ctx, UsageBucket(NamesOf(testFleet).KVPrefix))
 	must(t, err)
 	keys, err := kv.Keys(ctx)
 	must(t, err)

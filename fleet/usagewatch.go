@@ -49,6 +49,12 @@ func (u *Usage) LastUpdate() time.Time {
 }
 
 func (u *Usage) watchOnce(ctx context.Context, local tollgate.OrderCountSetter, missing map[[2]string]tollgate.OrderCount) error {
+	octx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
+	err := u.open(octx)
+	cancel()
+	if err != nil {
+		return err
+	}
 	w, err := u.counters.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", u.counters.Bucket(), err)
@@ -119,4 +125,17 @@ func (u *Usage) add(batch *[]tollgate.OrderCount, e jetstream.KeyValueEntry) (sy
 	}
 	*batch = append(*batch, tollgate.OrderCount{VendorID: vendorID, Period: period, Orders: v.Orders, LimitReachedAt: v.LimitReachedAt})
 	return false
+}
+
+// Name and Ready make the local copy a readiness check: a sidecar is ready once its copy holds
+// every counter.
+func (u *Usage) Name() string { return "fleet_usage" }
+
+func (u *Usage) Ready() (bool, string) {
+	select {
+	case <-u.synced:
+		return true, "usage counters loaded"
+	default:
+		return false, "loading the fleet's usage counters"
+	}
 }

@@ -37,6 +37,7 @@ type app struct {
 	// decision API writes through: the local store, or the fleet's (every write via the log).
 	conn   *fleet.Conn
 	node   *fleet.Node
+	usage  *fleet.Usage // the fleet-wide order counters
 	writes tollgate.Store
 
 	// freshness is the shared "last applied from Stripe" clock: the Stripe wiring calls
@@ -120,8 +121,14 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	var fleetLog tollgate.StripeLog
 	if a.conn != nil {
 		a.node = fleet.NewNode(a.conn, a.store, fleet.Options{})
-		// The fleet-wide usage ledger (fleet/usage*.go) plugs in here: a.node.Usage = ...
 		a.writes, fleetLog = a.node.Store(), a.node
+		host, _ := os.Hostname()
+		if a.usage, err = fleet.NewUsage(a.conn.JS, fleet.UsageConfig{KVPrefix: a.conn.Names.KVPrefix,
+			Replicas: cfg.Fleet.Replicas, Local: a.store, Owner: host, Observer: a.metrics, Logger: log}); err != nil {
+			a.store.Close()
+			a.closeConn()
+			return nil, err
+		}
 	}
 	if a.decisionLog, a.closeLog, err = openDecisionLog(cfg, os.Stdout); err != nil {
 		a.store.Close()
@@ -150,9 +157,12 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	readiness := []tollgate.ReadinessCheck{a.store, a.policy, a.syncer}
 	if a.node != nil {
 		a.node.SetStripe(a.syncer)
-		readiness = append(readiness, a.node)
+		readiness = append(readiness, a.node, a.usage)
 	}
 	checker := tollgate.NewChecker(a.writes, a.policy, nil)
+	if a.usage != nil {
+		checker.Ledger = a.usage
+	}
 	checker.Freshness, checker.WhenStale, checker.Noter = a.freshness, whenStale, a.store
 	if a.decisionLog != nil {
 		checker.Logger = a.decisionLog
@@ -216,6 +226,7 @@ func (a *app) Run(ctx context.Context) error {
 		// restart restores the fleet's snapshot.
 		g.Go(func() error { return a.node.Run(gctx) })
 		g.Go(func() error { return a.node.RunSnapshots(gctx) })
+		g.Go(func() error { return a.usage.Watch(gctx, a.store) })
 		if a.cfg.Demo {
 			g.Go(func() error { a.seedFleetDemo(gctx); return nil })
 		}

@@ -144,7 +144,9 @@ func BenchmarkConvergence(b *testing.B) {
 	}
 	slices.Sort(lat)
 	slices.Sort(total)
-	q := func(d []time.Duration, p float64) float64 { return float64(d[int(p*float64(len(d)-1))].Microseconds()) / 1000 }
+	q := func(d []time.Duration, p float64) float64 {
+		return float64(d[int(p*float64(len(d)-1))].Microseconds()) / 1000
+	}
 	b.ReportMetric(q(lat, 0.5), "p50-ms")
 	b.ReportMetric(q(lat, 0.99), "p99-ms")
 	// From the webhook's send at A (verify, publish, PubAck, A's apply, its 2xx) to B.

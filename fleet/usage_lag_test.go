@@ -3,6 +3,8 @@ package fleet
 import (
 	"context"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,6 +91,62 @@ func BenchmarkConsume(b *testing.B) {
 					b.Fatalf("consume: %+v %v", d, err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkFleetConsumeThroughput is the fleet-wide consume throughput with 3 sidecars x 16
+// clients, on one hot vendor and on a vendor per client, against one single-mode sidecar with
+// 16 clients. Vendors have no order limit, so every consume counts.
+// Run: flock /tmp/tollgate-bench.lock go test -run '^$' -bench FleetConsumeThroughput ./fleet/
+func BenchmarkFleetConsumeThroughput(b *testing.B) {
+	const clients = 16
+	vendors := make([]tollgate.Subscription, 3*clients)
+	for i := range vendors {
+		vendors[i] = enterprise("v" + itoa(i))
+	}
+	for _, tc := range []struct {
+		name     string
+		sidecars int
+		single   bool
+		hot      bool
+	}{
+		{"single-1x16-hot", 1, true, true},
+		{"single-1x16-distinct", 1, true, false},
+		{"fleet-3x16-hot", 3, false, true},
+		{"fleet-3x16-distinct", 3, false, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			srv := natstest.Start(b)
+			side := fleetOf(b, tc.sidecars, sidecarOpts{urls: srv.URL(), vendors: vendors})
+			if tc.single {
+				side[0].checker.Ledger = tollgate.NewStoreLedger(side[0].store)
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for si, s := range side {
+				for c := range clients {
+					vendor := "v0"
+					if !tc.hot {
+						vendor = "v" + itoa(si*clients+c)
+					}
+					wg.Go(func() {
+						q := int64(1)
+						req := tollgate.CheckRequest{VendorID: tollgate.VendorID(vendor), Action: tollgate.ActionOrderCreate, Quantity: &q, Consume: true}
+						for next.Add(1) <= int64(b.N) {
+							r := req
+							if d, err := s.checker.Check(context.Background(), &r); err != nil || !d.Allow {
+								b.Errorf("consume: %+v %v", d, err)
+								return
+							}
+						}
+					})
+				}
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "orders/s")
 		})
 	}
 }

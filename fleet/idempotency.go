@@ -39,6 +39,10 @@ type keyClaim struct {
 	rev uint64
 }
 
+// id names the claim in the counter entry its write makes: the key and the revision of its
+// pending marker, which no other claim of the key can have.
+func (c *keyClaim) id() string { return c.key + "@" + strconv.FormatUint(c.rev, 10) }
+
 // claim creates the key as pending. A key already done returns its value (nothing is
 // counted again); a key pending elsewhere is waited for up to PendingWait, then answers 409.
 func (u *Usage) claim(ctx context.Context, inc tollgate.OrderIncrement) (*keyClaim, *keyValue, error) {
@@ -74,6 +78,9 @@ func (u *Usage) claim(ctx context.Context, inc tollgate.OrderIncrement) (*keyCla
 			return nil, &v, nil
 		}
 		if time.Now().After(deadline) {
+			if done, ok := u.recover(ctx, inc, &keyClaim{key: k, rev: e.Revision()}); ok {
+				return nil, done, nil
+			}
 			return nil, nil, &tollgate.Error{Code: tollgate.EConflict, Field: "idempotency_key",
 				Message: "idempotency_key: a request with this key has not finished; retry later or use a new key"}
 		}
@@ -85,6 +92,28 @@ func (u *Usage) claim(ctx context.Context, inc tollgate.OrderIncrement) (*keyCla
 		case <-t.C:
 		}
 	}
+}
+
+// recover completes a claim left pending by a writer that stopped after its count was durable:
+// when the counter's latest revision was written under this claim, the count happened, and its
+// answer is in the counter. Anything else (the claim's write did not happen, or others wrote
+// since) is left pending: nothing tells which, and counting again could count twice.
+func (u *Usage) recover(ctx context.Context, inc tollgate.OrderIncrement, c *keyClaim) (*keyValue, bool) {
+	key, err := counterKey(inc.VendorID, inc.Period)
+	if err != nil {
+		return nil, false
+	}
+	e, err := u.counters.Get(ctx, key)
+	if err != nil {
+		return nil, false
+	}
+	var cur counterValue
+	if json.Unmarshal(e.Value(), &cur) != nil || cur.Claim != c.id() {
+		return nil, false
+	}
+	u.complete(c, cur.Response)
+	u.log.Info("fleet usage: completed an idempotency key left pending after its count", "key", c.key)
+	return &keyValue{State: keyDone, Response: cur.Response}, true
 }
 
 // release deletes a claim whose request counted nothing, so a retry is decided afresh. On

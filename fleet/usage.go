@@ -81,6 +81,11 @@ var _ tollgate.OrderLedger = (*Usage)(nil)
 type counterValue struct {
 	Orders         int64      `json:"orders"`
 	LimitReachedAt *time.Time `json:"orders_limit_reached_at,omitempty"`
+	// Claim and Response name the idempotency claim of the write that made this revision and
+	// its answer, so a claim left pending by a writer that stopped after counting can be
+	// completed from here (see claim).
+	Claim    string          `json:"claim,omitempty"`
+	Response json.RawMessage `json:"response,omitempty"`
 }
 
 // NewUsage returns the ledger. It does not touch the network: the buckets are created or bound
@@ -198,7 +203,7 @@ func (u *Usage) count(ctx context.Context, inc tollgate.OrderIncrement, decide f
 			return res, err
 		}
 	}
-	res, counted, err := u.cas(ctx, key, inc, decide)
+	res, counted, err := u.cas(ctx, key, inc, claim, decide)
 	if claim == nil {
 		return res, err
 	}
@@ -220,7 +225,7 @@ var errNotWritten = errors.New("nothing was written")
 
 // cas is the compare-and-set loop: read the counter, decide on its count, write count+delta
 // at the revision read; on a conflict read again. counted is true once a write is durable.
-func (u *Usage) cas(ctx context.Context, key string, inc tollgate.OrderIncrement, decide func(int64) (tollgate.ConsumeStep, error)) (res tollgate.OrderIncrementResult, counted bool, err error) {
+func (u *Usage) cas(ctx context.Context, key string, inc tollgate.OrderIncrement, claim *keyClaim, decide func(int64) (tollgate.ConsumeStep, error)) (res tollgate.OrderIncrementResult, counted bool, err error) {
 	for attempt := 1; ; attempt++ {
 		cur, rev, err := u.read(ctx, key, inc)
 		if err != nil {
@@ -235,6 +240,10 @@ func (u *Usage) cas(ctx context.Context, key string, inc tollgate.OrderIncrement
 		}
 		next := cur
 		next.Orders += inc.Delta
+		next.Claim, next.Response = "", nil
+		if claim != nil {
+			next.Claim, next.Response = claim.id(), step.Response
+		}
 		if step.Limit != nil && next.LimitReachedAt == nil && next.Orders >= *step.Limit {
 			at := inc.At.UTC()
 			if inc.At.IsZero() {

@@ -30,6 +30,8 @@ func TestFleetClusterNodeLossKeepsTheLimit(t *testing.T) {
 		for range 8 {
 			wg.Go(func() {
 				for range 10 { // 240 orders asked for 100
+					// Paced, so that the load is still running when the node goes down.
+					time.Sleep(20 * time.Millisecond)
 					key := fmt.Sprintf("order-%d", next.Add(1))
 					d, err := consumeRetrying(s, key, &retried)
 					switch {

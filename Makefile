@@ -13,11 +13,15 @@ IMAGE   ?= ghcr.io/tollgate-pdp/tollgate
 # module's graph. From the root, ./... covers the root module only.
 PKGS    := ./... ./bench/... ./deploy/...
 
-.PHONY: run build test test-clients test-python test-opa-sdk tools lint lint-tools docs bench bench-compare bench-scale fmt image deploy-check chaos fuzz fuzz-short soak
+.PHONY: run run-fleet build test test-clients test-python test-opa-sdk fleet-test tools lint lint-tools docs bench bench-compare bench-scale fmt image deploy-check chaos fuzz fuzz-short soak
 
 ## run: start the sidecar on its embedded defaults with the demo data set
 run:
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/tollgate serve --demo --data-dir ./data/demo --admin-token demo-admin-token
+
+## run-fleet: a local fleet: embedded NATS JetStream (dev tool only) and three sidecars on 8181, 8281, 8381 with the demo data
+run-fleet: build
+	$(GO) run ./cmd/tollgate-fleetdemo --tollgate bin/tollgate --data-dir ./data/fleet
 
 ## build: a static binary in bin/
 build:
@@ -61,6 +65,11 @@ $(OPA_SDK_DIR)/node_modules/.package-lock.json: $(OPA_SDK_DIR)/package-lock.json
 	cd $(OPA_SDK_DIR) && npm ci --no-audit --no-fund
 
 FORCE:
+
+## fleet-test: the fleet suites with the race detector: embedded JetStream (one node and an R3 cluster), real sidecars, kill -9 of a fleet child
+fleet-test:
+	$(GO) test -race -count=1 -timeout 20m ./fleet/... ./cache/
+	$(GO) test -race -count=1 -timeout 10m -run 'TestFleet' ./cmd/tollgate
 
 # Fuzz targets, as "package:target:inputs": go test -fuzz takes one package and one target at a
 # time. inputs is the short run's input count (seed corpus included), about 3 s of each target

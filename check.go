@@ -173,6 +173,9 @@ type Facts struct {
 	// is then the action's --when-stale mode, which the policy applies.
 	Stale     bool
 	StaleMode string
+	// Uncached asks for a fresh evaluation: Vendor carries a count its Revision does not name
+	// (a fleet's shared counter ahead of the local copy).
+	Uncached bool
 }
 
 func truncate(s string, n int) string {

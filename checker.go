@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash/maphash"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -31,11 +29,10 @@ type Checker struct {
 	Noter     CheckNoter
 	Logger    DecisionLogger
 
-	// consume serialises check-and-count per vendor, so concurrent consumers can never push a
-	// vendor past its limit; striped so unrelated vendors do not contend.
-	locks [256]sync.Mutex
-	seed  maphash.Seed
-	ids   decisionIDs
+	// Ledger counts orders: the Store's StoreLedger unless a fleet shares one counter.
+	Ledger OrderLedger
+
+	ids decisionIDs
 }
 
 // NewChecker wires a checker; now defaults to time.Now.
@@ -43,7 +40,7 @@ func NewChecker(store Store, policy Evaluator, now func() time.Time) *Checker {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Checker{Store: store, Policy: policy, Now: now, seed: maphash.MakeSeed()}
+	c := &Checker{Store: store, Policy: policy, Now: now, Ledger: NewStoreLedger(store)}
 	c.ids.init()
 	return c
 }
@@ -142,59 +139,56 @@ func copyInt(p *int64) *int64 {
 	return &v
 }
 
-func (c *Checker) lock(vendorID string) *sync.Mutex {
-	return &c.locks[maphash.String(c.seed, vendorID)%uint64(len(c.locks))]
-}
-
-// consume checks and counts in one step under the vendor's lock.
+// consume checks and counts in one step: the ledger holds the count the policy decides on and
+// calls back for a decision on it, again with the fresh count when another writer moved it.
 func (c *Checker) consume(ctx context.Context, req *CheckRequest) (Decision, error) {
 	vendorID := string(req.VendorID)
 	started := c.started()
-	mu := c.lock(vendorID)
-	mu.Lock()
-	defer mu.Unlock()
-
 	now := c.Now()
 	facts := Facts{Request: req, Now: now}
 	v, known := c.Store.Vendor(vendorID)
-	if known {
-		facts.Vendor = v
-		facts.Period = PeriodKey(&v.Subscription, now)
-		if req.IdempotencyKey != "" {
-			stored, ok, err := c.Store.IdempotentResponse(ctx, vendorID, facts.Period, req.IdempotencyKey)
-			if err != nil {
-				return Decision{}, fmt.Errorf("consume for vendor %s: %w", vendorID, err)
-			}
-			if ok {
-				return replayed(stored)
-			}
+	if !known {
+		d, err := c.decide(ctx, &facts)
+		if err != nil {
+			return Decision{}, fmt.Errorf("consume for vendor %s: %w", vendorID, err)
 		}
-	}
-	d, err := c.decide(ctx, &facts)
-	if err != nil {
-		return Decision{}, fmt.Errorf("consume for vendor %s: %w", vendorID, err)
-	}
-	if !d.Allow || !known {
 		c.finish(&facts, &d, started)
 		return d, nil
 	}
-	explain := d.Explain
-	d.Explain = nil
-	resp, err := json.Marshal(d)
-	if err != nil {
-		return Decision{}, fmt.Errorf("consume for vendor %s: encode decision: %w", vendorID, err)
-	}
-	res, err := c.Store.AddOrders(ctx, OrderIncrement{
-		VendorID: vendorID, Period: facts.Period, Delta: req.QuantityOrDefault(),
-		IdempotencyKey: req.IdempotencyKey, Response: resp, Limit: d.Limit, At: now,
+	facts.Period = PeriodKey(&v.Subscription, now)
+	var d Decision
+	res, err := c.Ledger.Consume(ctx, OrderConsume{
+		OrderIncrement: OrderIncrement{VendorID: vendorID, Period: facts.Period, Delta: req.QuantityOrDefault(),
+			IdempotencyKey: req.IdempotencyKey, At: now},
+		Decide: func(used int64) (ConsumeStep, error) {
+			// Read again: a retry decides on the newest subscription too.
+			if cur, ok := c.Store.Vendor(vendorID); ok {
+				v = cur
+			}
+			facts.Vendor, facts.Uncached = withOrders(v, facts.Period, used)
+			var err error
+			if d, err = c.decide(ctx, &facts); err != nil {
+				return ConsumeStep{}, err
+			}
+			if !d.Allow {
+				return ConsumeStep{}, nil
+			}
+			explain := d.Explain
+			d.Explain = nil
+			resp, err := json.Marshal(d)
+			d.Explain = explain
+			if err != nil {
+				return ConsumeStep{}, fmt.Errorf("encode decision: %w", err)
+			}
+			return ConsumeStep{Allow: true, Limit: d.Limit, Response: resp}, nil
+		},
 	})
 	if err != nil {
 		return Decision{}, fmt.Errorf("consume for vendor %s: %w", vendorID, err)
 	}
-	if !res.Applied {
+	if !res.Applied && res.Response != nil {
 		return replayed(res.Response)
 	}
-	d.Explain = explain
 	c.finish(&facts, &d, started)
 	return d, nil
 }
@@ -245,10 +239,6 @@ func (u *UsageIncrement) Validate() error {
 // AddUsage counts orders the application placed without a consuming check.
 func (c *Checker) AddUsage(ctx context.Context, inc *UsageIncrement) (UsageResult, error) {
 	vendorID := string(inc.VendorID)
-	mu := c.lock(vendorID)
-	mu.Lock()
-	defer mu.Unlock()
-
 	v, ok := c.Store.Vendor(vendorID)
 	if !ok {
 		return UsageResult{}, &Error{Code: ENotFound, Field: "vendor_id", Message: "vendor_id: vendor " + strconv.Quote(vendorID) + " not found"}
@@ -263,7 +253,7 @@ func (c *Checker) AddUsage(ctx context.Context, inc *UsageIncrement) (UsageResul
 	if err != nil {
 		return UsageResult{}, fmt.Errorf("usage for vendor %s: %w", vendorID, err)
 	}
-	res, err := c.Store.AddOrders(ctx, OrderIncrement{
+	res, err := c.Ledger.Add(ctx, OrderIncrement{
 		VendorID: vendorID, Period: period, Delta: inc.Delta, IdempotencyKey: inc.IdempotencyKey,
 		Limit: d.Limit, At: now,
 	})

@@ -25,6 +25,8 @@ type WebhookResult struct {
 	Type     string `json:"type"`
 	Outcome  string `json:"outcome"`
 	VendorID string `json:"vendor_id,omitempty"`
+	// Detail is why an event was ignored or failed (as the event log records it); not rendered.
+	Detail string `json:"-"`
 }
 
 // ReadinessCheck reports whether a component can serve; the ops listener's /health/ready lists

@@ -62,6 +62,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, classifyOpenError(path, err)
 	}
+	db.NoSync = opts.NoSync
 	// Re-check under the exclusive lock: the file may have been replaced since inspect.
 	err = db.View(func(tx *bolt.Tx) error { return checkSchema(tx, path) })
 	if err == nil {
@@ -80,6 +81,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.load(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if err := s.loadSequence(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: read log sequence: %w", path, err)
 	}
 	// From here every installed snapshot updates the aggregates, which are built from the
 	// loaded vendors in the background (see buildAggregates).

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-pdp/tollgate"
@@ -29,6 +30,10 @@ type Options struct {
 	Limits tollgate.LimitsResolver
 	// FlushInterval is how often usage facts learnt from checks are written (default 1s).
 	FlushInterval time.Duration
+	// NoSync skips the fsync of each commit. Only for a store that is a replica of a durable
+	// log (fleet mode): a commit is still atomic and survives the process being killed (the
+	// kernel holds it), and what a machine crash loses is applied again from the log.
+	NoSync bool
 }
 
 // Store is the bbolt-backed tollgate.Store with its in-memory read model.
@@ -52,6 +57,9 @@ type Store struct {
 	// never reaches a closed database.
 	closeMu sync.RWMutex
 	closed  bool
+
+	// seq is the fleet log sequence recorded last (see sequence.go).
+	seq atomic.Uint64
 }
 
 var _ tollgate.Store = (*Store)(nil)
@@ -133,6 +141,7 @@ func (s *Store) write(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if s.closed {
 		return &tollgate.Error{Code: tollgate.EUnavailable, Message: "the store is closed", Err: berrors.ErrDatabaseNotOpen}
 	}
+	fn, seq := sequenced(ctx, fn)
 	var fnErr error
 	op := &writeOp{done: make(chan error, 1), fn: func(tx *bolt.Tx) error {
 		fnErr = fn(tx)
@@ -143,6 +152,9 @@ func (s *Store) write(ctx context.Context, fn func(*bolt.Tx) error) error {
 	s.ops <- op
 	err := <-op.done
 	if err == nil {
+		if seq > 0 {
+			s.noteSequence(seq)
+		}
 		return nil
 	}
 	if fnErr != nil && errors.Is(err, fnErr) {

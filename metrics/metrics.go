@@ -38,6 +38,8 @@ type Options struct {
 	// DecisionLogDropped returns how many decision log entries were dropped because the log's
 	// buffer was full.
 	DecisionLogDropped func() uint64
+	// Fleet registers the fleet log's metrics (tollgate_fleet_*): set it in fleet mode.
+	Fleet bool
 }
 
 // Metrics owns a Prometheus registry with tollgate's metrics and the Go and process
@@ -72,6 +74,8 @@ type Metrics struct {
 	policyLoaded   bool
 	policyInfo     *prometheus.GaugeVec
 	policyReloads  [2]prometheus.Counter // [result]
+
+	fleet *fleetMetrics // nil unless Options.Fleet
 }
 
 var _ tollgate.Observer = (*Metrics)(nil)
@@ -93,6 +97,9 @@ func New(opts Options) *Metrics {
 	m.registerSync()
 	m.registerPolicy()
 	m.registerScraped(opts)
+	if opts.Fleet {
+		m.registerFleet()
+	}
 
 	logger := opts.Logger
 	if logger == nil {

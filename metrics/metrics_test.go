@@ -28,6 +28,7 @@ func testClock() time.Time { return time.Unix(1_700_000_100, 0) }
 // fullOptions sets every callback, so every optional metric is registered.
 func fullOptions() Options {
 	return Options{
+		Fleet:      true,
 		CacheStats: func() (uint64, uint64) { return 7, 3 },
 		Vendors: func() VendorAggregates {
 			return VendorAggregates{
@@ -129,6 +130,13 @@ func contract() []contractEntry {
 		{"tollgate_decision_duration_seconds", h, []string{"action"}},
 		{"tollgate_decision_log_dropped_total", c, nil},
 		{"tollgate_decisions_total", c, []string{"action", "code"}},
+		{"tollgate_fleet_applied_sequence", g, nil},
+		{"tollgate_fleet_apply_errors_total", c, nil},
+		{"tollgate_fleet_cas_conflicts_total", c, nil},
+		{"tollgate_fleet_cas_retries_total", c, nil},
+		{"tollgate_fleet_connected", g, nil},
+		{"tollgate_fleet_lag_messages", g, nil},
+		{"tollgate_fleet_lag_seconds", g, nil},
 		{"tollgate_orders_capacity", g, nil},
 		{"tollgate_orders_used", g, nil},
 		{"tollgate_policy_info", g, []string{"revision"}},

@@ -340,7 +340,7 @@ func (e *Engine) Decide(ctx context.Context, f *tollgate.Facts) (tollgate.Decisi
 	// Explain answers always come from a fresh evaluation, so the input they show is exactly
 	// the one that produced the decision. Stale answers too: staleness is rare and its facts
 	// (the mode) are not part of the cache key.
-	useCache := e.cache != nil && !f.Request.Explain && !f.Stale
+	useCache := e.cache != nil && !f.Request.Explain && !f.Stale && !f.Uncached
 	var key cacheKey
 	if useCache {
 		key = makeKey(st.gen, f, period)

@@ -59,11 +59,28 @@ func (s *Syncer) applyObject(ctx context.Context, typ, markKey, objectID string,
 	_, _ = rand.Read(nonce[:])
 	ev := &Event{ID: fmt.Sprintf("%s_%s_%d_%s", source, objectID, created, hex.EncodeToString(nonce[:])), Object: "event", Type: typ, Created: created}
 	ev.Data.Object = raw
+	if s.fleetLog != nil {
+		return s.publishObject(ctx, ev, source)
+	}
 	a, err := s.applyEvent(ctx, ev, source, nil)
 	if err == nil && a.outcome == tollgate.OutcomeProcessed {
 		s.obs.StripeApplied(s.now())
 	}
 	return a, err
+}
+
+// publishObject puts a synthetic event into the fleet log (fleet mode): every sidecar then
+// applies the same event, with the same id and created time.
+func (s *Syncer) publishObject(ctx context.Context, ev *Event, source string) (applied, error) {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return applied{}, fmt.Errorf("encode %s event: %w", ev.Type, err)
+	}
+	res, err := s.fleetLog.PublishStripe(ctx, payload, source)
+	if err != nil {
+		return applied{}, err
+	}
+	return applied{outcome: res.Outcome, vendor: res.VendorID, detail: res.Detail}, nil
 }
 
 // settle re-reads an object from the API after two events of the same second tied.

@@ -55,9 +55,13 @@ type Options struct {
 	APIBase string
 	// EventRetention bounds the event log (default 30 days, never less than 3).
 	EventRetention time.Duration
-	Observer       tollgate.Observer
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Log, in fleet mode, is the fleet's shared log. Trusted events (verified webhooks, events
+	// found by polling, reconciliation and backfill) are published to it instead of applied
+	// here; every sidecar, this one included, applies them from the log (ApplyStripeEvent).
+	Log      tollgate.StripeLog
+	Observer tollgate.Observer
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Syncer applies Stripe to the store. It implements tollgate.WebhookReceiver and
@@ -72,6 +76,7 @@ type Syncer struct {
 	aead      cipher.AEAD
 	api       *apiClient
 	retention time.Duration
+	fleetLog  tollgate.StripeLog
 	obs       tollgate.Observer
 	log       *slog.Logger
 	now       func() time.Time
@@ -82,6 +87,7 @@ type Syncer struct {
 var (
 	_ tollgate.WebhookReceiver = (*Syncer)(nil)
 	_ tollgate.BillingReader   = (*Syncer)(nil)
+	_ tollgate.StripeApplier   = (*Syncer)(nil)
 )
 
 // New builds a Syncer and loads the Stripe catalog ids persisted by earlier runs.
@@ -91,7 +97,7 @@ func New(ctx context.Context, o Options) (*Syncer, error) {
 	}
 	s := &Syncer{store: o.Store, base: o.Catalog, onCatalog: o.OnCatalog,
 		verifier: NewVerifier(o.WebhookSecrets, o.Tolerance), retention: o.EventRetention,
-		obs: o.Observer, log: o.Logger, now: o.Now}
+		fleetLog: o.Log, obs: o.Observer, log: o.Logger, now: o.Now}
 	if s.base == nil {
 		s.base = tollgate.DefaultCatalog()
 	}
@@ -164,7 +170,30 @@ func (s *Syncer) Receive(ctx context.Context, payload []byte, signatureHeader st
 // file) with the idempotency and ordering rules: a recorded id changes nothing, an event older
 // than the object's last applied one is recorded as ignored. It returns after the event is
 // durably recorded. Errors: EInvalid (undecodable), EUnavailable (not durable; retry).
+//
+// In fleet mode (Options.Log) the event is published to the fleet's log, and Apply returns
+// once the log has it and this sidecar has applied it from there.
 func (s *Syncer) Apply(ctx context.Context, payload []byte, source string) (tollgate.WebhookResult, error) {
+	if s.fleetLog == nil {
+		return s.applyLocal(ctx, payload, source, true)
+	}
+	if _, err := DecodeEvent(payload); err != nil {
+		return tollgate.WebhookResult{Outcome: tollgate.OutcomeRejected},
+			&tollgate.Error{Code: tollgate.EInvalid, Message: "stripe event: " + err.Error(), Err: err}
+	}
+	return s.fleetLog.PublishStripe(ctx, payload, source)
+}
+
+// ApplyStripeEvent implements tollgate.StripeApplier: it applies an event taken from the fleet
+// log to the local store. It never calls the Stripe API (every sidecar applies the same event;
+// same-second ties are settled by the fleet's one reconciler), so every sidecar converges to
+// the same state.
+func (s *Syncer) ApplyStripeEvent(ctx context.Context, payload []byte, source string) (tollgate.WebhookResult, error) {
+	return s.applyLocal(ctx, payload, source, false)
+}
+
+// applyLocal applies an event to the local store; settle allows settling a tie from the API.
+func (s *Syncer) applyLocal(ctx context.Context, payload []byte, source string, settle bool) (tollgate.WebhookResult, error) {
 	ev, err := DecodeEvent(payload)
 	if err != nil {
 		return tollgate.WebhookResult{Outcome: tollgate.OutcomeRejected},
@@ -186,7 +215,7 @@ func (s *Syncer) Apply(ctx context.Context, payload []byte, source string) (toll
 		// whatever went wrong, the event is not durably recorded: Stripe must retry
 		return res, &tollgate.Error{Code: tollgate.EUnavailable, Message: "the event could not be recorded durably; retry", Err: err}
 	}
-	res.Outcome, res.VendorID = a.outcome, a.vendor
+	res.Outcome, res.VendorID, res.Detail = a.outcome, a.vendor, a.detail
 	if a.outcome == tollgate.OutcomeProcessed {
 		s.obs.StripeApplied(s.now())
 	}
@@ -195,7 +224,7 @@ func (s *Syncer) Apply(ctx context.Context, payload []byte, source string) (toll
 			s.log.Error("rebuild catalog after stripe event", "event", ev.ID, "err", err)
 		}
 	}
-	if a.tie && s.api != nil && a.refetch != "" && source != SourceReconcile {
+	if settle && a.tie && s.api != nil && a.refetch != "" && source != SourceReconcile {
 		// two events of the same second: settle the object from the API
 		if err := s.settle(ctx, a.refetch); err != nil {
 			s.log.Warn("settle tied stripe object", "object", a.refetch, "err", err)

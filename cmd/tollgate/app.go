@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate-pdp/tollgate/api"
 	"github.com/tollgate-pdp/tollgate/cache"
 	"github.com/tollgate-pdp/tollgate/decisionlog"
+	"github.com/tollgate-pdp/tollgate/fleet"
 	"github.com/tollgate-pdp/tollgate/metrics"
 	"github.com/tollgate-pdp/tollgate/policy"
 	tgsync "github.com/tollgate-pdp/tollgate/sync"
@@ -32,6 +33,13 @@ type app struct {
 	metrics *metrics.Metrics
 	server  *api.Server
 	syncer  *tgsync.Syncer
+
+	// Fleet mode (--nats-url): conn and node are nil in single mode. writes is the store the
+	// decision API writes through: the local store, or the fleet's (every write via the log).
+	conn   *fleet.Conn
+	node   *fleet.Node
+	usage  *fleet.Usage // the fleet-wide order counters
+	writes tollgate.Store
 
 	// freshness is the shared "last applied from Stripe" clock: the Stripe wiring calls
 	// freshness.Applied(at) (next to Observer.StripeApplied) and the Checker asks it.
@@ -81,7 +89,13 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 			return a.decisionLog.Dropped()
 		},
 		Logger: log,
+		Fleet:  cfg.Fleet.Enabled(),
 	})
+	if cfg.Fleet.Enabled() {
+		if a.conn, err = fleet.Connect(ctx, cfg.Fleet, a.metrics, log); err != nil {
+			return nil, err
+		}
+	}
 	// The policy comes first: the store evaluates effective limits with it (capacity).
 	a.policy, err = policy.New(ctx, policy.Options{
 		Catalog: catalog, PolicyDir: cfg.PolicyDir, CacheTTL: cfg.DecisionTTL, Evaluator: cfg.Evaluator,
@@ -94,23 +108,39 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 		},
 	})
 	if err != nil {
+		a.closeConn()
 		return nil, err
 	}
 	setGCPercent(os.Getenv, log)
 	setMemoryLimit(ctx, log)
 	err = withGCPaused(func() (err error) {
-		a.store, err = cache.Open(ctx, cache.Options{Path: storePath(cfg.DataDir), Logger: log,
-			Limits: a.policy, FlushInterval: cfg.UsageFlush})
+		a.store, err = openFleetStore(ctx, a.conn, cache.Options{Path: storePath(cfg.DataDir), Logger: log,
+			Limits: a.policy, FlushInterval: cfg.UsageFlush}, log)
 		return err
 	})
 	if err != nil {
+		a.closeConn()
 		return nil, err
+	}
+	a.writes = a.store
+	var fleetLog tollgate.StripeLog
+	if a.conn != nil {
+		a.node = fleet.NewNode(a.conn, a.store, fleet.Options{})
+		a.writes, fleetLog = a.node.Store(), a.node
+		host, _ := os.Hostname()
+		if a.usage, err = fleet.NewUsage(a.conn.JS, fleet.UsageConfig{KVPrefix: a.conn.Names.KVPrefix,
+			Replicas: cfg.Fleet.Replicas, Local: a.store, Owner: host, Observer: a.metrics, Logger: log}); err != nil {
+			a.store.Close()
+			a.closeConn()
+			return nil, err
+		}
 	}
 	if a.decisionLog, a.closeLog, err = openDecisionLog(cfg, os.Stdout); err != nil {
 		a.store.Close()
+		a.closeConn()
 		return nil, err
 	}
-	if cfg.Demo {
+	if cfg.Demo && a.node == nil {
 		if err := a.store.Import(ctx, demoRecords(time.Now())); err != nil {
 			a.store.Close()
 			return nil, fmt.Errorf("seed demo data: %w", err)
@@ -122,20 +152,29 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 		if err := a.policy.SetCatalog(context.Background(), c); err != nil {
 			log.Error("apply catalog from Stripe", "err", err)
 		}
-	}, tollgate.FreshnessObserver{Observer: a.metrics, Freshness: a.freshness}, log)
+	}, tollgate.FreshnessObserver{Observer: a.metrics, Freshness: a.freshness}, fleetLog, log)
 	if err != nil {
 		_ = a.closeLog() // the start's own error is the one to report
 		a.store.Close()
+		a.closeConn()
 		return nil, err
 	}
-	checker := tollgate.NewChecker(a.store, a.policy, nil)
+	readiness := []tollgate.ReadinessCheck{a.store, a.policy, a.syncer}
+	if a.node != nil {
+		a.node.SetStripe(a.syncer)
+		readiness = append(readiness, a.node, a.usage)
+	}
+	checker := tollgate.NewChecker(a.writes, a.policy, nil)
+	if a.usage != nil {
+		checker.Ledger = a.usage
+	}
 	checker.Freshness, checker.WhenStale, checker.Noter = a.freshness, whenStale, a.store
 	if a.decisionLog != nil {
 		checker.Logger = a.decisionLog
 	}
 	a.server, err = api.New(api.Config{
-		Checker: checker, Store: a.store, Policy: a.policy, Catalog: a.policy.Catalog,
-		Observer: a.metrics, Readiness: []tollgate.ReadinessCheck{a.store, a.policy, a.syncer},
+		Checker: checker, Store: a.writes, Policy: a.policy, Catalog: a.policy.Catalog,
+		Observer: a.metrics, Readiness: readiness,
 		Webhooks: a.syncer, Billing: a.syncer,
 		Metrics: a.metrics.Handler(), AdminToken: cfg.AdminToken, BodyLimit: cfg.BodyLimit, Logger: log,
 		Capacity: a.capacityOf, Snapshots: a.store, Backup: a.store.Backup,
@@ -146,6 +185,7 @@ func newMain(ctx context.Context, cfg serveConfig, log *slog.Logger) (*app, erro
 	if err != nil {
 		_ = a.closeLog() // the start's own error is the one to report
 		a.store.Close()
+		a.closeConn()
 		return nil, err
 	}
 	return a, nil
@@ -185,6 +225,16 @@ func (a *app) Run(ctx context.Context) error {
 			return nil
 		})
 		a.log.Info("listening", "listener", name, "addr", ln.Addr().String())
+	}
+	if a.node != nil {
+		// A node whose store the stream's history no longer reaches ends the process: the
+		// restart restores the fleet's snapshot.
+		g.Go(func() error { return a.node.Run(gctx) })
+		g.Go(func() error { return a.node.RunSnapshots(gctx) })
+		g.Go(func() error { return a.usage.Watch(gctx, a.store) })
+		if a.cfg.Demo {
+			g.Go(func() error { a.seedFleetDemo(gctx); return nil })
+		}
 	}
 	g.Go(func() error { return a.policy.Watch(gctx) })
 	g.Go(func() error {
@@ -235,9 +285,36 @@ func (a *app) shutdown() error {
 	defer cancel()
 	errs := []error{a.server.Shutdown(ctx)}
 	errs = append(errs, a.closeLog(), a.store.Close())
+	a.closeConn()
 	err := errors.Join(errs...)
 	if err == nil {
 		a.log.Info("stopped cleanly")
 	}
 	return err
+}
+
+func (a *app) closeConn() {
+	if a.conn != nil {
+		a.conn.Close()
+	}
+}
+
+// seedFleetDemo seeds the demo data through the fleet log once this sidecar is ready, unless
+// the fleet has it already (another sidecar seeded it).
+func (a *app) seedFleetDemo(ctx context.Context) {
+	for ctx.Err() == nil {
+		if ok, _ := a.node.Ready(); ok {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	recs := demoRecords(time.Now())
+	if _, ok := a.store.Vendor(recs[0].Subscription.VendorID); ok || ctx.Err() != nil {
+		return
+	}
+	if err := a.writes.Import(ctx, recs); err != nil {
+		a.log.Error("seed demo data through the fleet", "err", err)
+		return
+	}
+	a.log.Warn("DEMO DATA seeded through the fleet: vendors demo-* are not real; do not use --demo in production")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate-pdp/tollgate"
 	"github.com/tollgate-pdp/tollgate/cache"
+	"github.com/tollgate-pdp/tollgate/fleet"
 )
 
 // maxImportLine bounds one JSON line; a subscription row is far smaller.
@@ -21,6 +22,7 @@ const maxImportLine = 1 << 20
 type importFlags struct {
 	dataDir, catalogPath, databaseURL, catalogOut string
 	skipInvalid, dryRun                           bool
+	fleet                                         fleet.Config // with --nats-url: publish FILE's rows into the fleet's log
 }
 
 func newImportCommand() *cobra.Command {
@@ -57,6 +59,9 @@ be imported and every problem, and writes nothing.`,
 			case f.databaseURL != "" && len(args) == 1:
 				return errors.New("give either FILE or --database-url, not both")
 			case f.databaseURL != "":
+				if f.fleet.Enabled() {
+					return errors.New("--database-url: not with --nats-url: import the database into a single store, then move it to fleet mode (docs/fleet.md)")
+				}
 				if f.catalogPath != "" {
 					return errors.New("--catalog: not used with --database-url (the catalog comes from subscription_tiers and addon_products)")
 				}
@@ -76,6 +81,7 @@ be imported and every problem, and writes nothing.`,
 	fl.StringVar(&f.catalogOut, "catalog-out", "", "with --database-url: write the catalog YAML here (for serve --catalog)")
 	fl.BoolVar(&f.skipInvalid, "skip-invalid", false, "import the valid rows when some are invalid")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would be imported and every problem; write nothing")
+	addFleetFlags(fl, &f.fleet)
 	withEnvHelp(cmd)
 	return cmd
 }
@@ -104,6 +110,9 @@ func importFile(cmd *cobra.Command, f *importFlags, path string) error {
 	}
 	if len(bad) > 0 && !f.skipInvalid {
 		return fmt.Errorf("%d invalid line(s); nothing imported (use --skip-invalid to import the %d valid ones)", len(bad), len(records))
+	}
+	if f.fleet.Enabled() {
+		return importToFleet(cmd, f.fleet, records, len(bad))
 	}
 	if err := ensureDataDir(f.dataDir); err != nil {
 		return err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tollgate-pdp/tollgate/fleet"
 )
 
 // serveConfig is every `serve` setting; each is a flag and a TOLLGATE_* environment variable.
@@ -28,6 +30,7 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	AllowRemote     bool
 	Stripe          stripeConfig
+	Fleet           fleet.Config
 
 	SnapshotTime      string
 	StaleAfter        time.Duration
@@ -87,6 +90,7 @@ func newServeCommand() *cobra.Command {
 	f.Int("gc-headroom-mib", 0, "ignored")
 	_ = f.MarkDeprecated("gc-headroom-mib", "ignored: the collector is paced by the memory limit (GOMEMLIMIT, or 90% of the cgroup's limit); see docs/configuration.md")
 	cfg.Stripe.addFlags(f, true)
+	addFleetFlags(f, &cfg.Fleet)
 	withEnvHelp(cmd)
 	return cmd
 }

@@ -61,7 +61,7 @@ func (c *stripeConfig) payloadKey() ([]byte, error) {
 // newSyncer builds the Stripe sync over the store. onCatalog receives catalogs whose Stripe ids
 // product/price events changed.
 func (c *stripeConfig) newSyncer(ctx context.Context, store *cache.Store, catalog *tollgate.Catalog,
-	onCatalog func(*tollgate.Catalog), obs tollgate.Observer, log *slog.Logger) (*tgsync.Syncer, error) {
+	onCatalog func(*tollgate.Catalog), obs tollgate.Observer, fleetLog tollgate.StripeLog, log *slog.Logger) (*tgsync.Syncer, error) {
 	key, err := c.payloadKey()
 	if err != nil {
 		return nil, err
@@ -73,7 +73,7 @@ func (c *stripeConfig) newSyncer(ctx context.Context, store *cache.Store, catalo
 	s, err := tgsync.New(ctx, tgsync.Options{
 		Store: store, Catalog: catalog, OnCatalog: onCatalog, WebhookSecrets: secrets,
 		PayloadKey: key, APIKey: c.APIKey, APIBase: c.APIBase, EventRetention: c.EventRetention,
-		Observer: obs, Logger: log,
+		Log: fleetLog, Observer: obs, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stripe sync: %w", err)

@@ -123,7 +123,7 @@ func (o *oneShotFlags) run(cmd *cobra.Command, fn func(*tgsync.Syncer, io.Writer
 		return err
 	}
 	defer store.Close()
-	s, err := o.stripe.newSyncer(cmd.Context(), store, catalog, nil, nil, log)
+	s, err := o.stripe.newSyncer(cmd.Context(), store, catalog, nil, nil, nil, log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,106 @@
+package metrics
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tollgate-pdp/tollgate"
+)
+
+// fleetMetrics are the fleet log's metrics, registered only in fleet mode (Options.Fleet), so
+// a single-mode sidecar exports no misleading zeros.
+type fleetMetrics struct {
+	connected    prometheus.Gauge
+	lagMessages  prometheus.Gauge
+	lagSeconds   prometheus.Gauge
+	applyErrors  prometheus.Counter
+	appliedSeq   prometheus.Gauge
+	casRetries   prometheus.Counter
+	casConflicts prometheus.Counter
+	// applied keeps the gauge from moving backwards when reports race.
+	applied atomic.Uint64
+}
+
+var _ tollgate.FleetObserver = (*Metrics)(nil)
+
+func (m *Metrics) registerFleet() {
+	f := &fleetMetrics{
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "fleet_connected",
+			Help: "1 while the sidecar is connected to the fleet's NATS servers, else 0."}),
+		lagMessages: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "fleet_lag_messages",
+			Help: "Fleet log messages not yet applied to the local store."}),
+		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "fleet_lag_seconds",
+			Help: "Age of the oldest fleet log message not yet applied, in seconds; 0 when caught up."}),
+		applyErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "fleet_apply_errors_total",
+			Help: "Fleet log messages that failed to apply to the local store (refused or retried)."}),
+		appliedSeq: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "fleet_applied_sequence",
+			Help: "Sequence of the fleet log message applied last."}),
+		casRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "fleet_cas_retries_total",
+			Help: "Compare-and-set updates of fleet-wide usage counters retried after a revision conflict."}),
+		casConflicts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "fleet_cas_conflicts_total",
+			Help: "Consumes that gave up after the compare-and-set retry budget and answered 503."}),
+	}
+	m.reg.MustRegister(f.connected, f.lagMessages, f.lagSeconds, f.applyErrors, f.appliedSeq, f.casRetries, f.casConflicts)
+	m.fleet = f
+}
+
+// FleetConnected implements tollgate.FleetObserver.
+func (m *Metrics) FleetConnected(up bool) {
+	if m.fleet == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.fleet.connected.Set(v)
+}
+
+// FleetLag implements tollgate.FleetObserver.
+func (m *Metrics) FleetLag(messages uint64, oldest time.Duration) {
+	if m.fleet == nil {
+		return
+	}
+	m.fleet.lagMessages.Set(float64(messages))
+	m.fleet.lagSeconds.Set(math.Max(0, oldest.Seconds()))
+}
+
+// FleetApplied implements tollgate.FleetObserver.
+func (m *Metrics) FleetApplied(seq uint64) {
+	if m.fleet == nil {
+		return
+	}
+	for {
+		cur := m.fleet.applied.Load()
+		if seq <= cur {
+			return
+		}
+		if m.fleet.applied.CompareAndSwap(cur, seq) {
+			m.fleet.appliedSeq.Set(float64(seq))
+			return
+		}
+	}
+}
+
+// FleetApplyError implements tollgate.FleetObserver.
+func (m *Metrics) FleetApplyError() {
+	if m.fleet != nil {
+		m.fleet.applyErrors.Inc()
+	}
+}
+
+// FleetCASRetry implements tollgate.FleetObserver.
+func (m *Metrics) FleetCASRetry() {
+	if m.fleet != nil {
+		m.fleet.casRetries.Inc()
+	}
+}
+
+// FleetCASConflict implements tollgate.FleetObserver.
+func (m *Metrics) FleetCASConflict() {
+	if m.fleet != nil {
+		m.fleet.casConflicts.Inc()
+	}
+}

@@ -66,7 +66,8 @@ $(OPA_SDK_DIR)/node_modules/.package-lock.json: $(OPA_SDK_DIR)/package-lock.json
 
 FORCE:
 
-## fleet-test: the fleet suites with the race detector: embedded JetStream (one node and an R3 cluster), real sidecars, kill -9 of a fleet child
+## fleet-test: only the fleet suites, with the race detector: embedded JetStream (one node and an R3 cluster), real sidecars, kill -9 of a fleet child
+# make test runs all of these too; this target is for working on the fleet alone.
 fleet-test:
 	$(GO) test -race -count=1 -timeout 20m ./fleet/... ./cache/
 	$(GO) test -race -count=1 -timeout 10m -run 'TestFleet' ./cmd/tollgate

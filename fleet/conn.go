@@ -26,6 +26,9 @@ type Conn struct {
 	Log    *slog.Logger
 
 	up atomic.Bool
+	// closing silences the callbacks NATS runs asynchronously after Close: the program (or a
+	// CLI command) may have moved on and its logger with it.
+	closing atomic.Bool
 	// changed is signalled (non-blocking) on every connect and disconnect.
 	changed chan struct{}
 }
@@ -98,6 +101,10 @@ func backoff(attempts int) time.Duration {
 // setUp records a connection state change; the callbacks may run before Connect has set c.NC,
 // so they pass their own connection.
 func (c *Conn) setUp(nc *nats.Conn, up bool, what string) {
+	if c.closing.Load() {
+		c.up.Store(false)
+		return
+	}
 	if c.up.Swap(up) != up {
 		if up {
 			c.Log.Info("fleet "+what, "server", nc.ConnectedUrlRedacted())
@@ -116,7 +123,11 @@ func (c *Conn) setUp(nc *nats.Conn, up bool, what string) {
 func (c *Conn) Connected() bool { return c.up.Load() && c.NC.IsConnected() }
 
 // Close drains nothing (every write waited for its PubAck) and closes the connection.
-func (c *Conn) Close() { c.NC.Close() }
+func (c *Conn) Close() {
+	c.closing.Store(true)
+	c.Obs.FleetConnected(false)
+	c.NC.Close()
+}
 
 // unavailable is the error of a write the fleet could not take: the caller answers 503 and the
 // client (or Stripe) retries.

@@ -41,7 +41,12 @@ func TestMessagesAreAppliedOnceInOrderAndUnknownKindsSkipped(t *testing.T) {
 	node := fleet.NewNode(conn, st, fleet.Options{ApplyTimeout: 5 * time.Second})
 	done := make(chan error, 1)
 	go func() { done <- node.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node run: %v", err)
+		}
+	}()
 	eventually(t, 5*time.Second, "ready", func() bool { ok, _ := node.Ready(); return ok })
 	if !obs.connected.Load() {
 		t.Fatal("the observer was not told about the connection")

@@ -138,7 +138,9 @@ func (s *sidecar) stop() {
 	}
 	s.cancel()
 	s.cancel = nil
-	<-s.done
+	if err := <-s.done; err != nil {
+		s.t.Errorf("%s: node run: %v", s.name, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = s.srv.Shutdown(ctx)

@@ -31,7 +31,12 @@ func seedFleet(b *testing.B, url string, vendors, tail int) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- node.Run(rctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("node run: %v", err)
+		}
+	}()
 	fs := node.Store()
 	ps := time.Now().UTC().Truncate(24 * time.Hour)
 	pe := ps.AddDate(0, 1, 0)
@@ -101,7 +106,9 @@ func BenchmarkNewSidecarReady(b *testing.B) {
 					b.Fatalf("the stream after the snapshot was not applied: %s", v.Subscription.Tier)
 				}
 				cancel()
-				<-done
+				if err := <-done; err != nil {
+					b.Fatalf("node run: %v", err)
+				}
 				_ = st.Close()
 				conn.Close()
 				b.StartTimer()

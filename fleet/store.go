@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -91,7 +92,7 @@ func (s *Store) putSubscription(ctx context.Context, sub *tollgate.Subscription,
 }
 
 func (s *Store) vendorAfter(id string) (*tollgate.VendorState, error) {
-	v, ok := s.Store.Vendor(id)
+	v, ok := s.Vendor(id)
 	if !ok {
 		return nil, tollgate.Errorf(tollgate.ENotFound, "vendor %s not found", strconv.Quote(id))
 	}
@@ -108,7 +109,7 @@ func (s *Store) UpdateSubscription(ctx context.Context, vendorID string, fn func
 		if err != nil {
 			return nil, err
 		}
-		cur, ok := s.Store.Vendor(vendorID)
+		cur, ok := s.Vendor(vendorID)
 		if !ok {
 			return nil, &tollgate.Error{Code: tollgate.ENotFound, Field: "vendor_id", Message: "vendor " + strconv.Quote(vendorID) + " not found"}
 		}
@@ -118,7 +119,7 @@ func (s *Store) UpdateSubscription(ctx context.Context, vendorID string, fn func
 			return nil, err
 		}
 		st, err := s.putSubscription(ctx, &next, jetstream.WithExpectLastSequence(last))
-		if err == errWrongLast {
+		if errors.Is(err, errWrongLast) {
 			continue
 		}
 		return st, err
@@ -152,7 +153,7 @@ func (n *Node) catchUp(ctx context.Context) (uint64, error) {
 // ReportUsage publishes a usage report; its time is fixed here, so every sidecar stores the
 // same one.
 func (s *Store) ReportUsage(ctx context.Context, vendorID string, r tollgate.UsageReport) (*tollgate.VendorState, error) {
-	if _, ok := s.Store.Vendor(vendorID); !ok {
+	if _, ok := s.Vendor(vendorID); !ok {
 		return nil, &tollgate.Error{Code: tollgate.ENotFound, Field: "vendor_id", Message: "vendor " + strconv.Quote(vendorID) + " not found"}
 	}
 	if r.At.IsZero() {
@@ -210,8 +211,8 @@ func encodeImport(c *Conn, records []tollgate.ImportRecord, now time.Time) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("fleet: encode import: %w", err)
 	}
-	if max := c.NC.MaxPayload(); max > 0 && int64(len(b)) > max-4096 {
-		return nil, tollgate.FieldErrorf("records", "%d records encode to %d bytes, more than one fleet log message holds (%d, the NATS servers' max_payload); import them in smaller files", len(records), len(b), max)
+	if limit := c.NC.MaxPayload(); limit > 0 && int64(len(b)) > limit-4096 {
+		return nil, tollgate.FieldErrorf("records", "%d records encode to %d bytes, more than one fleet log message holds (%d, the NATS servers' max_payload); import them in smaller files", len(records), len(b), limit)
 	}
 	return b, nil
 }

@@ -49,7 +49,7 @@ func openFleetStore(ctx context.Context, conn *fleet.Conn, opts cache.Options, l
 		aside := opts.Path + ".corrupt-" + time.Now().UTC().Format("20060102T150405")
 		log.Error("fleet: the local store is unreadable; setting it aside and starting from the fleet", "err", err, "moved_to", aside)
 		if rerr := os.Rename(opts.Path, aside); rerr != nil {
-			return nil, fmt.Errorf("%w (and setting it aside failed: %v)", err, rerr)
+			return nil, fmt.Errorf("%w (and setting it aside failed: %w)", err, rerr)
 		}
 		store, err = cache.Open(ctx, opts)
 	}

@@ -31,12 +31,13 @@ func TestPolicyReloadUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const reason = `"reason": "Feature not available on your plan",`
+	// The one place decision.rego states the reason (its reasons table).
+	const reason = `"feature_missing": "Feature not available on your plan",`
 	if !strings.Contains(string(src), reason) {
 		t.Fatal("decision.rego has no feature-denial reason to tag")
 	}
 	valid := func(n int) string {
-		return strings.Replace(string(src), reason, fmt.Sprintf(`"reason": "Feature not available on your plan [v%d]",`, n), 1)
+		return strings.Replace(string(src), reason, fmt.Sprintf(`"feature_missing": "Feature not available on your plan [v%d]",`, n), 1)
 	}
 	brokenBodies := []string{
 		"\nthis is not rego {{{\n",
@@ -45,7 +46,7 @@ func TestPolicyReloadUnderLoad(t *testing.T) {
 		"\nbroken_call := no_such_function(1)\n",
 	}
 	broken := func(n int) string {
-		return strings.Replace(string(src), reason, `"reason": "Feature not available on your plan [BROKEN]",`, 1) + brokenBodies[n%len(brokenBodies)]
+		return strings.Replace(string(src), reason, `"feature_missing": "Feature not available on your plan [BROKEN]",`, 1) + brokenBodies[n%len(brokenBodies)]
 	}
 	dir := t.TempDir()
 	write := func(content string) {

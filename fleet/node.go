@@ -145,6 +145,13 @@ func (n *Node) Ready() (bool, string) {
 	}
 	applied := n.Applied()
 	if !n.conn.Connected() {
+		// Once caught up with the log as it was at start, a lost connection does not make the
+		// sidecar unready: its checks still answer from local state, and an unready sidecar
+		// would take its application pod out of service for a NATS outage. Writes answer 503;
+		// tollgate_fleet_connected and its alert say what is wrong.
+		if n.targetKnown.Load() && applied >= n.target.Load() {
+			return true, fmt.Sprintf("disconnected from NATS (%s): checks answer from local state at sequence %d, writes answer 503", n.conn.Config.URLs, applied)
+		}
 		return false, fmt.Sprintf("not connected to NATS (%s); applied sequence %d", n.conn.Config.URLs, applied)
 	}
 	if !n.targetKnown.Load() {

@@ -67,7 +67,7 @@ class AsyncSidecarTest(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(TollgateError) as cm:
             await self.client.check("demo-essential", "order.create", quantity=-1)
         self.assertEqual((cm.exception.status, cm.exception.code, cm.exception.message),
-                         (400, "invalid", "quantity: must be >= 0, got -1"))
+                         (400, "invalid", "quantity: must be >= 1, got -1"))
         with self.assertRaises(TollgateError) as cm:
             await self.client.vendor("demo-nobody")
         self.assertEqual((cm.exception.status, cm.exception.code), (404, "not_found"))

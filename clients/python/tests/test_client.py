@@ -150,7 +150,7 @@ class APITest(SidecarTest):
 
     def test_bad_input_raises_the_api_error(self) -> None:
         for call, message in [
-            (lambda: self.client.check("demo-essential", "order.create", quantity=-1), "quantity: must be >= 0, got -1"),
+            (lambda: self.client.check("demo-essential", "order.create", quantity=-1), "quantity: must be >= 1, got -1"),
             (lambda: self.client.check("demo-essential", "order.create", qty=2), 'body: unknown field "qty"'),
             (lambda: self.client.check("", "order.create"), "vendor_id: is required"),
             (lambda: self.client.can_add_product("demo-essential", -3), "count: must be >= 0, got -3"),

@@ -17,7 +17,7 @@ class TollgateError(Exception):
     """The API refused the request (4xx): retrying it unchanged will not help.
 
     ``code`` and ``message`` are the API's own (``{"error": {"code", "message"}}``); the
-    message starts with the field at fault, e.g. ``quantity: must be >= 0, got -1``.
+    message starts with the field at fault, e.g. ``quantity: must be >= 1, got -1``.
     """
 
     def __init__(self, status: int, code: str, message: str) -> None:

@@ -39,14 +39,7 @@ func TestMessagesAreAppliedOnceInOrderAndUnknownKindsSkipped(t *testing.T) {
 	must(t, err)
 	defer st.Close()
 	node := fleet.NewNode(conn, st, fleet.Options{ApplyTimeout: 5 * time.Second})
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node run: %v", err)
-		}
-	}()
+	defer runNode(t, node)()
 	eventually(t, 5*time.Second, "ready", func() bool { ok, _ := node.Ready(); return ok })
 	if !obs.connected.Load() {
 		t.Fatal("the observer was not told about the connection")

@@ -72,15 +72,7 @@ func BenchmarkCheckThroughput(b *testing.B) {
 		must(b, err)
 		defer st.Close()
 		node := fleet.NewNode(conn, st, fleet.Options{})
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- node.Run(rctx) }()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				b.Errorf("node run: %v", err)
-			}
-		}()
+		defer runNode(b, node)()
 		fs := node.Store()
 		must(b, fs.Import(ctx, records)) // through the log, applied before it returns
 		if st.VendorCount() != vendors {

@@ -3,8 +3,8 @@ package fleet_test
 import (
 	"fmt"
 	"net/http"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

@@ -261,3 +261,17 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// runNode runs node until the returned stop is called; stop checks that the run ended cleanly.
+func runNode(tb testing.TB, node *fleet.Node) (stop func()) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("node run: %v", err)
+		}
+	}
+}

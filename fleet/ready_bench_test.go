@@ -28,15 +28,7 @@ func seedFleet(b *testing.B, url string, vendors, tail int) {
 	must(b, err)
 	defer st.Close()
 	node := fleet.NewNode(conn, st, fleet.Options{})
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- node.Run(rctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("node run: %v", err)
-		}
-	}()
+	defer runNode(b, node)()
 	fs := node.Store()
 	ps := time.Now().UTC().Truncate(24 * time.Hour)
 	pe := ps.AddDate(0, 1, 0)

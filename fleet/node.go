@@ -54,11 +54,6 @@ type Node struct {
 
 	handlers map[string]Handler
 
-	// Usage is the fleet-wide usage ledger (fleet/usage*.go); nil until set. When set, the
-	// Store's AddOrders (consuming checks, POST /v1/usage) goes through it instead of the
-	// local counters. Set it before Start.
-	Usage UsageLedger
-
 	mu      sync.Mutex
 	applied uint64
 	results map[uint64]result
@@ -68,11 +63,6 @@ type Node struct {
 	targetKnown atomic.Bool
 	lag         atomic.Uint64
 	fatal       atomic.Pointer[error]
-}
-
-// UsageLedger is where the fleet-wide usage counters plug in.
-type UsageLedger interface {
-	AddOrders(ctx context.Context, inc tollgate.OrderIncrement) (tollgate.OrderIncrementResult, error)
 }
 
 // result is what applying one message gave.

@@ -217,14 +217,6 @@ func encodeImport(c *Conn, records []tollgate.ImportRecord, now time.Time) ([]by
 	return b, nil
 }
 
-// AddOrders goes through the fleet-wide usage ledger when one is set (Node.Usage).
-func (s *Store) AddOrders(ctx context.Context, inc tollgate.OrderIncrement) (tollgate.OrderIncrementResult, error) {
-	if s.node.Usage != nil {
-		return s.node.Usage.AddOrders(ctx, inc)
-	}
-	return s.Store.AddOrders(ctx, inc)
-}
-
 // Close closes nothing: the local store and the connection belong to the wiring.
 func (s *Store) Close() error { return nil }
 

@@ -4,8 +4,9 @@
 //  1. generates N vendors into a tollgate store through cache.Store.Import and, from the same
 //     store state, the OPA data document (data.catalog + data.vendors) and a thin entry point
 //     (package bench.entry) over the same default policy files (policy/rego, no tests);
-//  2. builds and starts opa, tollgate serve (decision cache on, as shipped; and, for reference,
-//     with --decision-cache-ttl 0) and the floor, each its own process on loopback;
+//  2. builds and starts opa, tollgate serve (decision cache on, as shipped; for reference, with
+//     --decision-cache-ttl 0; and in fleet mode, against a JetStream server of its own) and the
+//     floor, each its own process on loopback;
 //  3. verifies that OPA and tollgate answer identical decisions on a sample of the mix;
 //  4. drives every server with the same request mix at each concurrency, alternating servers
 //     within each round, and prints one markdown table (also written to -out).
@@ -53,6 +54,7 @@ type config struct {
 	rounds      int
 	sample      int
 	uncached    bool
+	fleet       bool
 	out         string
 	opaBin      string
 	tollgateBin string
@@ -75,6 +77,7 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds; each round runs every server at every concurrency")
 	flag.IntVar(&cfg.sample, "verify", 500, "requests whose decisions must be identical on OPA and tollgate")
 	flag.BoolVar(&cfg.uncached, "uncached", true, "also run tollgate with --decision-cache-ttl 0")
+	flag.BoolVar(&cfg.fleet, "fleet", true, "also run tollgate in fleet mode (--nats-url), with a JetStream server in its own process")
 	flag.StringVar(&cfg.out, "out", "bench/results/compare.md", "markdown output file")
 	flag.StringVar(&cfg.opaBin, "opa", "", "opa binary (default: go build github.com/open-policy-agent/opa)")
 	flag.StringVar(&cfg.tollgateBin, "tollgate", "", "tollgate binary (default: go build ./cmd/tollgate)")
@@ -161,6 +164,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 			return err
 		}
 	}
+	dbPathFleet := filepath.Join(work, "data-fleet", "tollgate.db")
+	if cfg.fleet {
+		if err := copyFile(dbPath, dbPathFleet); err != nil {
+			return err
+		}
+	}
 	policyFiles, err := writePolicy(repo, filepath.Join(work, "opa"))
 	if err != nil {
 		return err
@@ -172,12 +181,16 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 
 	// 2. servers.
 	var servers []*server
+	var nats *proc.Process // stopped after the servers, of which one is its client
 	defer func() {
 		for _, s := range servers {
 			if s.client != nil {
 				s.client.Close()
 			}
 			s.proc.Stop(10 * time.Second)
+		}
+		if nats != nil {
+			nats.Stop(10 * time.Second)
 		}
 	}()
 	logs := filepath.Join(work, "logs")
@@ -220,6 +233,16 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	}
 	if cfg.uncached {
 		if err := startTollgate("tollgate-uncached", filepath.Dir(dbPath2), "--decision-cache-ttl", "0"); err != nil {
+			return err
+		}
+	}
+	if cfg.fleet {
+		var url string
+		if nats, url, err = startNATS(work, bins.natsDev, log); err != nil {
+			return err
+		}
+		// The first sidecar of an empty fleet keeps its store's state and seeds the fleet with it.
+		if err := startTollgate(fleetName, filepath.Dir(dbPathFleet), "--nats-url", url, "--fleet", "bench", "--fleet-replicas", "1"); err != nil {
 			return err
 		}
 	}
@@ -320,7 +343,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	return nil
 }
 
-type binaries struct{ opa, tollgate, floor string }
+type binaries struct{ opa, tollgate, floor, natsDev string }
 
 func buildBinaries(ctx context.Context, cfg config, repo, work string, log *slog.Logger) (binaries, error) {
 	b := binaries{opa: cfg.opaBin, tollgate: cfg.tollgateBin, floor: filepath.Join(work, "bin", "floor")}
@@ -338,6 +361,12 @@ func buildBinaries(ctx context.Context, cfg config, repo, work string, log *slog
 	}
 	if err := proc.GoBuild(ctx, repo, b.floor, "./bench/cmd/floor", log); err != nil {
 		return b, err
+	}
+	if cfg.fleet {
+		b.natsDev = filepath.Join(work, "bin", "tollgate-fleetdemo")
+		if err := proc.GoBuild(ctx, repo, b.natsDev, "./cmd/tollgate-fleetdemo", log); err != nil {
+			return b, err
+		}
 	}
 	return b, nil
 }

@@ -60,7 +60,7 @@ func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.
 	fmt.Fprintf(&b, "Machine: %s (host %s). Source: %s. The load generator (this program, fasthttp client, one keep-alive connection per worker) and the server under test share these CPUs; only one server is driven at a time, the others idle. Load average (1/5/15 min) before the timed runs: %s; after: %s (other work on the machine, e.g. parallel test suites, competes for the same CPUs when it is above the CPU count).\n\n", report.Machine(), host, report.Tree(cfg.repo), loadBefore, loadAfter)
 	fmt.Fprintf(&b, "Workload: %d vendors generated through cache.Store.Import; %d distinct requests cycled (50%% order.create, 20%% product.add, 20%% feature.use, 10%% unknown vendor); %d rounds, each running every server at every concurrency in turn (%s), %d warmup requests before each run; %d requests per run at c=1, %d at c>1. Decisions verified identical on %d requests before timing.\n\n",
 		cfg.vendors, cfg.pool, cfg.rounds, serverOrder(servers), cfg.warmup, cfg.requestsC1, cfg.requests, cfg.sample)
-	fmt.Fprintf(&b, "req/s is the median of the rounds (min–max in brackets); p50/p99 are over all measured requests of all rounds. `tollgate` runs `tollgate serve` as shipped (decision cache TTL 1s); `tollgate-uncached` adds `--decision-cache-ttl 0`; `opa` is `opa run --server` queried at POST %s; `floor` is a fiber handler answering a constant body (bench/cmd/floor).\n\n", "/v1/data/bench/entry/decision")
+	fmt.Fprintf(&b, "req/s is the median of the rounds (min–max in brackets); p50/p99 are over all measured requests of all rounds. `tollgate` runs `tollgate serve` as shipped (decision cache TTL 1s); `tollgate-uncached` adds `--decision-cache-ttl 0`; `tollgate-fleet` runs in fleet mode (below); `opa` is `opa run --server` queried at POST %s; `floor` is a fiber handler answering a constant body (bench/cmd/floor).\n\n", "/v1/data/bench/entry/decision")
 	fmt.Fprintf(&b, "| server | concurrency | req/s | p50 | p99 |\n|---|---:|---:|---:|---:|\n")
 	for _, c := range cfg.conc {
 		for _, s := range servers {
@@ -90,6 +90,7 @@ func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.
 				t.rps/o.rps, t.rps/f.rps)
 		}
 	}
+	writeFleet(&b, cfg, results)
 	if len(cfg.workFloors) > 0 {
 		writeBudget(&b, cfg, results, cpu)
 	}
@@ -121,8 +122,8 @@ func table(cfg config, servers []*server, results map[string]map[int][]*loadgen.
 			fmt.Fprintf(&b, "\n\n%s decision cache over the whole run (verification, warmups, measured runs): %s.", name, st)
 		}
 	}
-	fmt.Fprintf(&b, "\n\nCommand: `go run ./bench/cmd/compare` (flags: -vendors %d -pool %d -uncached=%t -concurrency %s -requests-c1 %d -requests %d -rounds %d -warmup %d -verify %d), %s.\n",
-		cfg.vendors, cfg.pool, cfg.uncached, joinInts(cfg.conc), cfg.requestsC1, cfg.requests, cfg.rounds, cfg.warmup, cfg.sample, runtime.Version())
+	fmt.Fprintf(&b, "\n\nCommand: `go run ./bench/cmd/compare` (flags: -vendors %d -pool %d -uncached=%t -fleet=%t -concurrency %s -requests-c1 %d -requests %d -rounds %d -warmup %d -verify %d), %s.\n",
+		cfg.vendors, cfg.pool, cfg.uncached, cfg.fleet, joinInts(cfg.conc), cfg.requestsC1, cfg.requests, cfg.rounds, cfg.warmup, cfg.sample, runtime.Version())
 	return b.String()
 }
 

@@ -81,6 +81,22 @@ class Sidecar:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class SharedSidecar:
+    """Mixin for a TestCase class: one `tollgate serve --demo` for all of the class's tests."""
+
+    sidecar: Sidecar
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.sidecar = Sidecar()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.sidecar.stop()
+        super().tearDownClass()
+
+
 class Failing:
     """A local HTTP server that answers every request with one status and body (a 503 by
     default), optionally after holding it for `delay` seconds: the sidecar misbehaving."""

@@ -9,21 +9,11 @@ import unittest
 
 from tollgate_client import CODE_SIDECAR_UNAVAILABLE, AsyncClient, Decision, SidecarUnavailableError, TollgateError
 
-from .sidecar import Drip, Failing, Sidecar, Silent, closed_port
+from .sidecar import Drip, Failing, SharedSidecar, Silent, closed_port
 from .test_client import CLOSED, OPEN, ORDER_LIMIT_100
 
 
-class AsyncSidecarTest(unittest.IsolatedAsyncioTestCase):
-    sidecar: Sidecar
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.sidecar = Sidecar()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.sidecar.stop()
-
+class AsyncSidecarTest(SharedSidecar, unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self) -> None:
         # Generous: the machine running the tests is shared; the timeout tests use their own.
         self.client = AsyncClient(self.sidecar.url, timeout=30)

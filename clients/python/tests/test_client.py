@@ -15,24 +15,14 @@ from tollgate_client import (
     TollgateError,
 )
 
-from .sidecar import Drip, Failing, Sidecar, Silent, closed_port
+from .sidecar import Drip, Failing, SharedSidecar, Silent, closed_port
 
 ORDER_LIMIT_100 = "Monthly order limit reached (100 orders). Upgrade to continue."
 CLOSED = "Entitlement service unavailable; denied (fail closed)"
 OPEN = "Entitlement service unavailable; allowed (fail open)"
 
 
-class SidecarTest(unittest.TestCase):
-    sidecar: Sidecar
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.sidecar = Sidecar()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.sidecar.stop()
-
+class SidecarTest(SharedSidecar, unittest.TestCase):
     def setUp(self) -> None:
         # Generous: the machine running the tests is shared; the timeout tests use their own.
         self.client = Client(self.sidecar.url, timeout=30)

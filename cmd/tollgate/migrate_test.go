@@ -88,37 +88,28 @@ func effective(custom, tier *int64) *int64 {
 }
 
 func (m *modelWorld) canCreateOrder(s *modelSub) answer {
-	if !modelActive(s) {
-		return answer{false, "Subscription is not active"}
-	}
-	l := effective(s.customOrders, m.tierLimits(s).orders)
-	if l == nil {
-		return answer{true, ""}
-	}
-	if s.orders >= *l {
-		return answer{false, fmt.Sprintf("Monthly order limit reached (%d orders). Upgrade to continue.", *l)}
-	}
-	return answer{true, ""}
+	return underLimit(s, effective(s.customOrders, m.tierLimits(s).orders), s.orders,
+		"Monthly order limit reached (%d orders). Upgrade to continue.")
 }
 
 func (m *modelWorld) canAddProduct(s *modelSub, n int64) answer {
-	if !modelActive(s) {
-		return answer{false, "Subscription is not active"}
-	}
-	l := effective(s.customPro, m.tierLimits(s).products)
-	if l != nil && n >= *l {
-		return answer{false, fmt.Sprintf("Product limit reached (%d products). Upgrade to add more.", *l)}
-	}
-	return answer{true, ""}
+	return underLimit(s, effective(s.customPro, m.tierLimits(s).products), n,
+		"Product limit reached (%d products). Upgrade to add more.")
 }
 
 func (m *modelWorld) canAddTeamMember(s *modelSub, n int64) answer {
+	return underLimit(s, effective(s.customTeam, m.tierLimits(s).team), n,
+		"Team member limit reached (%d members). Upgrade to add more.")
+}
+
+// underLimit is the model's one shape of a limit check: an inactive subscription is refused, no
+// limit (nil) allows, and used at or over the limit is refused with reached (formatted with it).
+func underLimit(s *modelSub, limit *int64, used int64, reached string) answer {
 	if !modelActive(s) {
 		return answer{false, "Subscription is not active"}
 	}
-	l := effective(s.customTeam, m.tierLimits(s).team)
-	if l != nil && n >= *l {
-		return answer{false, fmt.Sprintf("Team member limit reached (%d members). Upgrade to add more.", *l)}
+	if limit != nil && used >= *limit {
+		return answer{false, fmt.Sprintf(reached, *limit)}
 	}
 	return answer{true, ""}
 }

@@ -1,6 +1,7 @@
 package modeldb
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -509,18 +510,18 @@ func (m *mapper) finish() {
 		}
 	}
 	slices.SortStableFunc(m.res.Rows, func(a, b string) int {
-		return strings.Compare(tableRank(a[:strings.IndexByte(a, ' ')]), tableRank(b[:strings.IndexByte(b, ' ')]))
+		return cmp.Compare(tableRank(a[:strings.IndexByte(a, ' ')]), tableRank(b[:strings.IndexByte(b, ' ')]))
 	})
 	slices.SortStableFunc(m.res.Problems, func(a, b Problem) int {
-		if c := strings.Compare(tableRank(a.Table), tableRank(b.Table)); c != 0 {
+		if c := cmp.Compare(tableRank(a.Table), tableRank(b.Table)); c != 0 {
 			return c
 		}
-		return int(a.RowID - b.RowID)
+		return cmp.Compare(a.RowID, b.RowID)
 	})
 }
 
-func tableRank(t string) string {
-	return fmt.Sprintf("%02d", slices.Index(Tables(), t))
+func tableRank(t string) int {
+	return slices.Index(Tables(), t)
 }
 
 // resolveTier sets the row's tier code and platform the way the model's tier_limits does: the

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -116,11 +115,7 @@ func printImportSummary(w io.Writer, res *modeldb.Result) {
 
 // catalogYAML renders the catalog as the YAML `serve --catalog` reads.
 func catalogYAML(c *tollgate.Catalog) ([]byte, error) {
-	js, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encode catalog: %w", err)
-	}
-	y, err := yaml.JSONToYAML(js)
+	y, err := yaml.Marshal(c) // through encoding/json: the json tags that parseCatalogYAML reads
 	if err != nil {
 		return nil, fmt.Errorf("encode catalog: %w", err)
 	}

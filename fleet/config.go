@@ -4,7 +4,6 @@
 package fleet
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -121,8 +120,6 @@ type Names struct {
 	// KVPrefix starts the name of every KV bucket of the fleet (<FLEET>_), e.g. the usage
 	// counters' <FLEET>_USAGE.
 	KVPrefix string
-	// SubjectPrefix starts every other subject of the fleet (<fleet>.).
-	SubjectPrefix string
 }
 
 // NamesOf derives the names from --fleet.
@@ -131,10 +128,6 @@ func NamesOf(fleet string) Names {
 	up := strings.ToUpper(t)
 	return Names{
 		Stream: up + "_LOG", Subjects: t + ".log.>", Prefix: t + ".log.",
-		Snapshots: up + "_SNAPSHOTS", KVPrefix: up + "_", SubjectPrefix: t + ".",
+		Snapshots: up + "_SNAPSHOTS", KVPrefix: up + "_",
 	}
-}
-
-func (n Names) String() string {
-	return fmt.Sprintf("stream %s (%s), snapshots %s", n.Stream, n.Subjects, n.Snapshots)
 }

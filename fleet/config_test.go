@@ -42,7 +42,7 @@ func TestConfigValidateNamesTheFlag(t *testing.T) {
 func TestNamesAreSanitisedAndPrefixed(t *testing.T) {
 	n := NamesOf("shop.prod")
 	want := Names{Stream: "SHOPPROD_LOG", Subjects: "shopprod.log.>", Prefix: "shopprod.log.",
-		Snapshots: "SHOPPROD_SNAPSHOTS", KVPrefix: "SHOPPROD_", SubjectPrefix: "shopprod."}
+		Snapshots: "SHOPPROD_SNAPSHOTS", KVPrefix: "SHOPPROD_"}
 	if n != want {
 		t.Fatalf("NamesOf = %+v, want %+v", n, want)
 	}

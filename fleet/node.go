@@ -23,11 +23,10 @@ type Local interface {
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
-// Handler applies one log message of a kind registered with Node.Handle to the local store,
-// under a context that records seq (tollgate.WithLogSequence). Its result goes back to the
+// handler applies one log message of its kind to the local store, under a context that records seq (tollgate.WithLogSequence). Its result goes back to the
 // sidecar that published the message. An error with code EUnavailable is retried; any other
 // error is final for that message (counted, and returned to its publisher).
-type Handler func(ctx context.Context, seq uint64, body []byte, hdr map[string][]string) (any, error)
+type handler func(ctx context.Context, seq uint64, body []byte, hdr map[string][]string) (any, error)
 
 // Options tune a Node; zero values take the defaults.
 type Options struct {
@@ -52,7 +51,7 @@ type Node struct {
 	opts  Options
 	log   *slog.Logger
 
-	handlers map[string]Handler
+	handlers map[string]handler
 
 	mu      sync.Mutex
 	applied uint64
@@ -80,7 +79,7 @@ var (
 )
 
 // NewNode builds a node over the connection and the local store. Register the Stripe applier
-// (SetStripe) and any other kinds (Handle) before Start.
+// (SetStripe) before Run.
 func NewNode(conn *Conn, local Local, opts Options) *Node {
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 5 * time.Second
@@ -92,19 +91,13 @@ func NewNode(conn *Conn, local Local, opts Options) *Node {
 		opts.Now = time.Now
 	}
 	n := &Node{conn: conn, local: local, opts: opts, log: conn.Log,
-		handlers: map[string]Handler{}, results: map[uint64]result{}, waiters: map[uint64][]chan result{},
+		handlers: map[string]handler{}, results: map[uint64]result{}, waiters: map[uint64][]chan result{},
 		applied: local.AppliedSequence()}
 	n.handlers[KindSubscription] = n.applySubscription
 	n.handlers[KindUsage] = n.applyUsage
 	n.handlers[KindImport] = n.applyImport
 	return n
 }
-
-// Conn is the node's connection.
-func (n *Node) Conn() *Conn { return n.conn }
-
-// Handle registers the handler of a message kind (fleet/usage*.go adds its own).
-func (n *Node) Handle(kind string, h Handler) { n.handlers[kind] = h }
 
 // SetStripe registers the Stripe applier (the sync package's Syncer).
 func (n *Node) SetStripe(a tollgate.StripeApplier) {
@@ -293,7 +286,7 @@ func (n *Node) apply(ctx context.Context, msg jetstream.Msg) error {
 // applyWithRetry runs h until it succeeds or fails for good; a store that cannot write
 // (EUnavailable) is retried with backoff, since skipping the message would fork this
 // sidecar's state from the fleet's.
-func (n *Node) applyWithRetry(ctx context.Context, seq uint64, h Handler, msg jetstream.Msg) result {
+func (n *Node) applyWithRetry(ctx context.Context, seq uint64, h handler, msg jetstream.Msg) result {
 	wait := 100 * time.Millisecond
 	for {
 		val, err := h(tollgate.WithLogSequence(ctx, seq), seq, msg.Data(), msg.Headers())

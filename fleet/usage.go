@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -70,9 +69,8 @@ type Usage struct {
 	seed  maphash.Seed
 	locks [256]sync.Mutex
 
-	synced     chan struct{} // closed once the watch loaded every counter
-	syncOnce   sync.Once
-	lastUpdate atomic.Int64 // Unix nanoseconds of the newest counter change applied locally
+	synced   chan struct{} // closed once the watch loaded every counter
+	syncOnce sync.Once
 }
 
 var _ tollgate.OrderLedger = (*Usage)(nil)

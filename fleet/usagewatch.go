@@ -40,14 +40,6 @@ func (u *Usage) Watch(ctx context.Context, local tollgate.OrderCountSetter) erro
 // Synced is closed once the local copy holds every counter that existed when Watch started.
 func (u *Usage) Synced() <-chan struct{} { return u.synced }
 
-// LastUpdate is when the newest counter change was applied locally (zero: none yet).
-func (u *Usage) LastUpdate() time.Time {
-	if n := u.lastUpdate.Load(); n != 0 {
-		return time.Unix(0, n)
-	}
-	return time.Time{}
-}
-
 func (u *Usage) watchOnce(ctx context.Context, local tollgate.OrderCountSetter, missing map[[2]string]tollgate.OrderCount) error {
 	octx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
 	err := u.open(octx)
@@ -100,7 +92,6 @@ func (u *Usage) watchOnce(ctx context.Context, local tollgate.OrderCountSetter, 
 			for _, c := range lost {
 				missing[[2]string{c.VendorID, c.Period}] = c
 			}
-			u.lastUpdate.Store(time.Now().UnixNano())
 		}
 		if synced {
 			u.syncOnce.Do(func() { close(u.synced) })

@@ -26,24 +26,26 @@ type fleetMetrics struct {
 var _ tollgate.FleetObserver = (*Metrics)(nil)
 
 func (m *Metrics) registerFleet() {
-	f := &fleetMetrics{
-		connected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "fleet_connected",
-			Help: "1 while the sidecar is connected to the fleet's NATS servers, else 0."}),
-		lagMessages: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "fleet_lag_messages",
-			Help: "Fleet log messages not yet applied to the local store."}),
-		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "fleet_lag_seconds",
-			Help: "Age of the oldest fleet log message not yet applied, in seconds; 0 when caught up."}),
-		applyErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "fleet_apply_errors_total",
-			Help: "Fleet log messages that failed to apply to the local store (refused or retried)."}),
-		appliedSeq: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "fleet_applied_sequence",
-			Help: "Sequence of the fleet log message applied last."}),
-		casRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "fleet_cas_retries_total",
-			Help: "Compare-and-set updates of fleet-wide usage counters retried after a revision conflict."}),
-		casConflicts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "fleet_cas_conflicts_total",
-			Help: "Consumes that gave up after the compare-and-set retry budget and answered 503."}),
+	gauge := func(name, help string) prometheus.Gauge {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help})
+		m.reg.MustRegister(g)
+		return g
 	}
-	m.reg.MustRegister(f.connected, f.lagMessages, f.lagSeconds, f.applyErrors, f.appliedSeq, f.casRetries, f.casConflicts)
-	m.fleet = f
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help})
+		m.reg.MustRegister(c)
+		return c
+	}
+	m.fleet = &fleetMetrics{
+		connected:   gauge("fleet_connected", "1 while the sidecar is connected to the fleet's NATS servers, else 0."),
+		lagMessages: gauge("fleet_lag_messages", "Fleet log messages not yet applied to the local store."),
+		lagSeconds:  gauge("fleet_lag_seconds", "Age of the oldest fleet log message not yet applied, in seconds; 0 when caught up."),
+		applyErrors: counter("fleet_apply_errors_total", "Fleet log messages that failed to apply to the local store (refused or retried)."),
+		appliedSeq:  gauge("fleet_applied_sequence", "Sequence of the fleet log message applied last."),
+		casRetries:  counter("fleet_cas_retries_total", "Compare-and-set updates of fleet-wide usage counters retried after a revision conflict."),
+		casConflicts: counter("fleet_cas_conflicts_total",
+			"Consumes that gave up after the compare-and-set retry budget and answered 503."),
+	}
 }
 
 // FleetConnected implements tollgate.FleetObserver.

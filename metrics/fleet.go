@@ -44,7 +44,7 @@ func (m *Metrics) registerFleet() {
 		appliedSeq:  gauge("fleet_applied_sequence", "Sequence of the fleet log message applied last."),
 		casRetries:  counter("fleet_cas_retries_total", "Compare-and-set updates of fleet-wide usage counters retried after a revision conflict."),
 		casConflicts: counter("fleet_cas_conflicts_total",
-			"Consumes that gave up after the compare-and-set retry budget and answered 503."),
+			"Consumes and usage writes that gave up after the compare-and-set retry budget and answered 503."),
 	}
 }
 

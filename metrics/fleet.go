@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"math"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,8 +18,6 @@ type fleetMetrics struct {
 	appliedSeq   prometheus.Gauge
 	casRetries   prometheus.Counter
 	casConflicts prometheus.Counter
-	// applied keeps the gauge from moving backwards when reports race.
-	applied atomic.Uint64
 }
 
 var _ tollgate.FleetObserver = (*Metrics)(nil)
@@ -71,18 +68,8 @@ func (m *Metrics) FleetLag(messages uint64, oldest time.Duration) {
 
 // FleetApplied implements tollgate.FleetObserver.
 func (m *Metrics) FleetApplied(seq uint64) {
-	if m.fleet == nil {
-		return
-	}
-	for {
-		cur := m.fleet.applied.Load()
-		if seq <= cur {
-			return
-		}
-		if m.fleet.applied.CompareAndSwap(cur, seq) {
-			m.fleet.appliedSeq.Set(float64(seq))
-			return
-		}
+	if m.fleet != nil {
+		m.fleet.appliedSeq.Set(float64(seq))
 	}
 }
 

@@ -211,6 +211,7 @@ func (a *app) Run(ctx context.Context) error {
 			}
 			_ = a.closeLog() // the start's own error is the one to report
 			a.store.Close()
+			a.closeConn()
 			return fmt.Errorf("%s listener %s: %w", l.name, l.addr, err)
 		}
 		lns = append(lns, ln)

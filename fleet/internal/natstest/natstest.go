@@ -59,9 +59,6 @@ func (s *Server) URL() string {
 // NATS is the running server, nil while the node is down.
 func (s *Server) NATS() *server.Server { return s.srv }
 
-// StoreDir is where the node keeps its JetStream files.
-func (s *Server) StoreDir() string { return s.opts.StoreDir }
-
 // Running reports whether the node is up.
 func (s *Server) Running() bool { return s.srv != nil }
 

@@ -1,6 +1,7 @@
 package tollgate
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,14 +20,8 @@ const (
 	StatusExpired   Status = "expired"
 )
 
-// Valid reports whether s is one of the five statuses.
-func (s Status) Valid() bool {
-	switch s {
-	case StatusTrial, StatusActive, StatusPastDue, StatusCancelled, StatusExpired:
-		return true
-	}
-	return false
-}
+// Valid reports whether s is one of Statuses.
+func (s Status) Valid() bool { return slices.Contains(Statuses[:], s) }
 
 // Statuses lists every status, in lifecycle order.
 var Statuses = [...]Status{StatusTrial, StatusActive, StatusPastDue, StatusCancelled, StatusExpired}

@@ -274,12 +274,13 @@ func (n *Node) apply(ctx context.Context, msg jetstream.Msg) error {
 			}
 		}
 	}
-	n.done(seq, res)
+	// Metrics first: a writer woken by done reads them as of its own write.
 	n.conn.Obs.FleetApplied(seq)
 	if meta.NumPending == 0 {
 		n.lag.Store(0)
 		n.conn.Obs.FleetLag(0, 0)
 	}
+	n.done(seq, res)
 	return nil
 }
 
